@@ -1,0 +1,15 @@
+"""Neuron population kinds; importing this package registers them all in ``NEURONS``."""
+
+from . import adaptive, izhikevich, lif, simple  # noqa: F401  (registration)
+from .adaptive import AdaptiveLIF, AdaptiveLIFParams, DiehlCook, DiehlCookParams
+from .base import NEURONS, NeuronParams, Population
+from .izhikevich import Izhikevich, IzhikevichParams
+from .lif import IF, LIF, CurrentLIF, CurrentLIFParams, IFParams, LIFParams
+from .simple import Input, InputParams, McCullochPitts, McCullochPittsParams
+
+__all__ = [
+    "NEURONS", "NeuronParams", "Population", "Input", "InputParams", "IF", "IFParams", "LIF",
+    "LIFParams", "CurrentLIF", "CurrentLIFParams", "AdaptiveLIF", "AdaptiveLIFParams",
+    "DiehlCook", "DiehlCookParams", "Izhikevich", "IzhikevichParams", "McCullochPitts",
+    "McCullochPittsParams",
+]

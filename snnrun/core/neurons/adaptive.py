@@ -1,0 +1,126 @@
+"""Adaptive-threshold LIF neurons: ``adaptive_lif`` (fast, per-sample adaptation) and
+``diehl_cook`` (slow homeostatic threshold of Diehl & Cook 2015).
+
+Both spike when ``v >= v_thresh + theta`` and grow ``theta`` by ``theta_plus_mv`` per
+spike; between spikes ``theta <- theta * exp(-dt / tau_theta_ms)``.  The difference:
+
+* ``adaptive_lif``: ``theta`` is fast state shaped ``[B, *shape]``, reset to 0 with the
+  voltages before every sample, and adapts in test mode too.
+* ``diehl_cook``: ``theta`` is slow state shaped ``[*shape]``, shared by the batch and
+  kept across samples (it is in ``state_dict()``).  It only grows and decays while
+  learning is on (frozen at test), growing by ``theta_plus * (spikes summed over the
+  batch)``.  With ``one_spike`` (BindsNET's default) at most one neuron per sample emits a
+  spike each step, chosen uniformly among those that crossed threshold; every crosser is
+  still reset, made refractory and has its threshold raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import torch
+
+from ..registry import check
+from .base import NEURONS, Population, decay
+from .lif import LIF, LIFParams
+
+
+@dataclasses.dataclass
+class AdaptiveLIFParams(LIFParams):
+    theta_plus_mv: float = 0.05
+    tau_theta_ms: float = 1e7
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.theta_plus_mv >= 0, "theta_plus_mv", f"must be >= 0, got {self.theta_plus_mv}")
+        check(self.tau_theta_ms > 0, "tau_theta_ms", f"must be > 0, got {self.tau_theta_ms}")
+
+
+@NEURONS.register("adaptive_lif", AdaptiveLIFParams)
+class AdaptiveLIF(LIF):
+    """LIF with a per-sample adaptive threshold ``theta`` (reset every sample)."""
+
+    def __init__(self, params: AdaptiveLIFParams, dt: float = 1.0):
+        super().__init__(params, dt)
+        self.theta_plus = float(params.theta_plus_mv)
+        self.theta_decay = decay(self.dt, params.tau_theta_ms)
+        self.thresh = torch.zeros(0)
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self.theta = self.zeros()
+        self.thresh = self.zeros()
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.theta.zero_()
+
+    def threshold(self) -> torch.Tensor:
+        return torch.add(self.theta, self.v_thresh, out=self.thresh)
+
+    def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
+        self._integrate(i_exc, i_inh)
+        self.theta.mul_(self.theta_decay)
+        self._fire()
+        self.theta.add_(self.s, alpha=self.theta_plus)
+
+
+@dataclasses.dataclass
+class DiehlCookParams(LIFParams):
+    v_reset_mv: float = -60.0
+    theta_plus_mv: float = 0.05
+    tau_theta_ms: float = 1e7
+    one_spike: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.theta_plus_mv >= 0, "theta_plus_mv", f"must be >= 0, got {self.theta_plus_mv}")
+        check(self.tau_theta_ms > 0, "tau_theta_ms", f"must be > 0, got {self.tau_theta_ms}")
+
+
+@NEURONS.register("diehl_cook", DiehlCookParams)
+class DiehlCook(LIF):
+    """Diehl & Cook (2015) excitatory neurons: LIF with a slow, learned threshold ``theta``."""
+
+    slow_state = ("theta",)
+
+    def __init__(self, params: DiehlCookParams, dt: float = 1.0):
+        self.theta = torch.zeros(0)
+        super().__init__(params, dt)
+        self.theta_plus = float(params.theta_plus_mv)
+        self.theta_decay = decay(self.dt, params.tau_theta_ms)
+        self.one_spike = bool(params.one_spike)
+
+    def _init_slow(self, device: torch.device) -> None:
+        self.theta = torch.zeros(self.shape, device=device)
+
+    def _init_state(self) -> None:
+        super()._init_state()
+        self.thresh = torch.zeros(self.shape, device=self.device)
+        self.flat_s = self.s.view(self.batch, -1)
+        self.noise = torch.zeros(self.batch, self.n, device=self.device)
+        self.winner = torch.zeros(self.batch, 1, dtype=torch.long, device=self.device)
+
+    def threshold(self) -> torch.Tensor:
+        return torch.add(self.theta, self.v_thresh, out=self.thresh)
+
+    def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
+        self._integrate(i_exc, i_inh)
+        if self.learning:
+            self.theta.mul_(self.theta_decay)
+        self._fire()
+        if self.learning:
+            self.theta.add_(self.s.sum(0), alpha=self.theta_plus)
+        if self.one_spike:
+            self._pick_one()
+
+    def _pick_one(self) -> None:
+        """Keep one uniformly chosen spike per sample among the crossers (no host sync)."""
+        flat = self.flat_s
+        self.noise.uniform_()
+        self.noise.masked_fill_(~flat, -1.0)
+        torch.argmax(self.noise, dim=1, keepdim=True, out=self.winner)
+        keep = flat.gather(1, self.winner)  # crossers exist in this sample?
+        flat.zero_()
+        flat.scatter_(1, self.winner, keep)
