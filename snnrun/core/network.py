@@ -1,0 +1,296 @@
+"""The network: populations and connections keyed by name, and the clock-driven loop.
+
+One step of ``dt`` (BindsNET's order, see ``shared/BINDSNET-NOTES.md`` section 1):
+
+1. every connection turns its source's spikes of the previous step (or of ``delay`` steps
+   earlier) into current for its target;
+2. every population, in insertion order, adds its external input for this step and
+   updates (input populations copy their encoded spikes);
+3. if learning is on, every plastic connection's rule updates its weights from this
+   step's spikes and traces;
+4. recorders copy what they watch.
+
+Names, kinds and functions are resolved once into flat lists (the "plan"); the loop over
+steps touches only tensors and those lists.  State lives on the populations, connections
+and rules and is updated in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import torch
+
+from .connections.base import CONNECTIONS, Connection
+from .learning.base import RULES, LearningRule
+from .neurons.base import NEURONS, Population
+
+
+class Network:
+    """A spiking network simulated in steps of ``dt_ms`` with a batch dimension."""
+
+    def __init__(self, dt_ms: float = 1.0, device: str | torch.device = "cpu"):
+        if not dt_ms > 0:
+            raise ValueError(f"dt_ms must be > 0, got {dt_ms}")
+        self.dt = float(dt_ms)
+        self.device = torch.device(device)
+        self.populations: dict[str, Population] = {}
+        self.connections: dict[str, Connection] = {}
+        self.learning = True
+        self.batch = 0
+        self.reward = torch.zeros((), device=self.device)
+        self._plan: Optional[tuple] = None
+
+    # ----------------------------------------------------------------- building
+    def add_population(self, name: str, population: Population | str, **params: Any) -> Population:
+        """Add a population: an instance, or a kind name with its parameters
+        (``net.add_population("exc", "lif", n=100, tau_mem_ms=50)``)."""
+        if name in self.populations:
+            raise KeyError(f"population {name!r} already exists")
+        if isinstance(population, str):
+            entry = NEURONS.get(population)
+            population = entry.factory(entry.params(**params), dt=self.dt)
+        elif params:
+            raise TypeError("pass parameters only together with a kind name")
+        if population.dt != self.dt:
+            raise ValueError(f"population {name!r} has dt={population.dt}, network has dt={self.dt}")
+        population.to(self.device)
+        self.populations[name] = population
+        self._invalidate()
+        return population
+
+    def add_connection(self, name: str, source: str, target: str, connection: Connection | str = "dense",
+                       learning: LearningRule | Mapping[str, Any] | None = None,
+                       generator: Optional[torch.Generator] = None, **params: Any) -> Connection:
+        """Add a connection from population ``source`` to ``target``: an instance, or a kind
+        name with parameters; ``learning`` is a rule instance or ``{"kind": ..., **params}``."""
+        if name in self.connections:
+            raise KeyError(f"connection {name!r} already exists")
+        for role, pop in (("source", source), ("target", target)):
+            if pop not in self.populations:
+                raise KeyError(f"connection {name!r}: {role} {pop!r} is not a population; populations are: {', '.join(self.populations)}")
+        if isinstance(learning, Mapping):
+            learning = dict(learning)
+            entry = RULES.get(learning.pop("kind", "post_pre"))
+            learning = entry.factory(entry.params(**learning), dt=self.dt)
+        if isinstance(connection, str):
+            entry = CONNECTIONS.get(connection)
+            connection = entry.factory(self.populations[source], self.populations[target], entry.params(**params),
+                                       dt=self.dt, rule=learning, generator=generator)
+        else:
+            if params:
+                raise TypeError("pass parameters only together with a kind name")
+            if learning is not None:
+                connection.rule = learning
+        if connection.rule is not None and connection.rule.kind == "none":
+            connection.rule = None
+        if connection.rule is not None:
+            connection.rule.bind(connection)
+        connection.to(self.device)
+        connection.name = name
+        self.connections[name] = connection
+        self._invalidate()
+        return connection
+
+    def _invalidate(self) -> None:
+        self._plan = None
+        self.batch = 0
+
+    # ----------------------------------------------------------------- state
+    def to(self, device: str | torch.device) -> "Network":
+        self.device = torch.device(device)
+        for pop in self.populations.values():
+            pop.to(self.device)
+        for conn in self.connections.values():
+            conn.to(self.device)
+        self.reward = self.reward.to(self.device)
+        self._invalidate()
+        return self
+
+    def train(self, mode: bool = True) -> "Network":
+        """Switch learning on (``True``) or off (test mode) for the whole network."""
+        self.learning = bool(mode)
+        return self
+
+    def eval(self) -> "Network":
+        return self.train(False)
+
+    def allocate(self, batch: int) -> None:
+        """Create fast state for ``batch`` samples (resets it)."""
+        if batch < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch}")
+        self.batch = int(batch)
+        for pop in self.populations.values():
+            pop.allocate(batch, self.device)
+        for conn in self.connections.values():
+            conn.allocate(batch)
+            if conn.rule is not None:
+                conn.rule.allocate(batch)
+        self._build_plan()
+
+    def reset_state(self) -> None:
+        """Reset fast state (voltages, refractory counters, traces, delay lines, rule
+        traces); keep weights and slow state such as ``theta``."""
+        for pop in self.populations.values():
+            pop.reset()
+        for conn in self.connections.values():
+            conn.reset()
+            if conn.rule is not None:
+                conn.rule.reset()
+
+    def set_reward(self, reward: float | torch.Tensor) -> None:
+        """Set the reward read by reward-modulated rules (a scalar, or one per sample)."""
+        r = torch.as_tensor(reward, dtype=torch.float32)
+        if r.shape != self.reward.shape:
+            self.reward = torch.zeros(r.shape, device=self.device)
+            self._plan = None
+        self.reward.copy_(r)
+
+    def normalize(self) -> None:
+        """Apply weight normalisation (``norm``) on every connection that has it."""
+        for conn in self.connections.values():
+            conn.normalize()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything slow: weights (and biases, delays) of connections, slow state of
+        populations (e.g. ``theta``)."""
+        state: dict[str, torch.Tensor] = {}
+        for name, conn in self.connections.items():
+            for k, v in conn.state_dict().items():
+                state[f"connections.{name}.{k}"] = v
+        for name, pop in self.populations.items():
+            for k, v in pop.state_dict().items():
+                state[f"populations.{name}.{k}"] = v
+        return state
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        expected = set(self.state_dict())
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - expected)
+        if missing or unexpected:
+            raise KeyError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
+        for name, conn in self.connections.items():
+            prefix = f"connections.{name}."
+            try:
+                conn.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{prefix}{exc}") from None
+        for name, pop in self.populations.items():
+            prefix = f"populations.{name}."
+            try:
+                pop.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{prefix}{exc}") from None
+
+    def weights(self, connection: str) -> torch.Tensor:
+        """The weight tensor of ``connection`` (in its own layout; a live view)."""
+        return self._conn(connection).w
+
+    def set_weights(self, connection: str, w: torch.Tensor) -> None:
+        conn = self._conn(connection)
+        w = torch.as_tensor(w)
+        if tuple(w.shape) != tuple(conn.w.shape):
+            raise ValueError(f"connection {connection!r}: weight shape {tuple(w.shape)} does not match {tuple(conn.w.shape)}")
+        conn.w.copy_(w.to(conn.w.device, conn.w.dtype))
+        conn.clamp_()
+
+    def _conn(self, name: str) -> Connection:
+        if name not in self.connections:
+            raise KeyError(f"no connection {name!r}; connections are: {', '.join(self.connections)}")
+        return self.connections[name]
+
+    # ----------------------------------------------------------------- simulation
+    def _build_plan(self) -> None:
+        names = list(self.populations)
+        pops = [self.populations[n] for n in names]
+        exc = [torch.zeros((self.batch, *p.shape), device=self.device) for p in pops]
+        inh = [torch.zeros_like(e) if p.conductance else None for p, e in zip(pops, exc)]
+        conns = []
+        for conn in self.connections.values():
+            i = names.index(next(n for n, p in self.populations.items() if p is conn.target))
+            buf = inh[i] if (conn.receptor_inh and inh[i] is not None) else exc[i]
+            conns.append((conn, buf))
+        plastic = [c.rule for c in self.connections.values() if c.rule is not None and c.learning_enabled]
+        self._plan = (names, pops, exc, inh, conns, plastic)
+
+    def _check_inputs(self, inputs: Mapping[str, torch.Tensor], n_steps: Optional[int]) -> tuple[int, int]:
+        T = n_steps
+        batch = None
+        for name, x in inputs.items():
+            if name not in self.populations:
+                raise KeyError(f"input for unknown population {name!r}; populations are: {', '.join(self.populations)}")
+            pop = self.populations[name]
+            if x.dim() < 2 or tuple(x.shape[2:]) != pop.shape and not (x.dim() == 3 and x.shape[2] == pop.n):
+                raise ValueError(f"input {name!r}: expected shape [T, B, {', '.join(map(str, pop.shape))}], got {list(x.shape)}")
+            if T is None:
+                T = x.shape[0]
+            elif x.shape[0] < T:
+                raise ValueError(f"input {name!r} has {x.shape[0]} steps, fewer than the {T} to run")
+            if batch is None:
+                batch = x.shape[1]
+            elif x.shape[1] != batch:
+                raise ValueError(f"input {name!r} has batch {x.shape[1]}, other inputs have {batch}")
+        for name, pop in self.populations.items():
+            if pop.is_input and name not in inputs:
+                raise KeyError(f"no input given for input population {name!r}")
+        if T is None:
+            raise ValueError("give inputs or n_steps")
+        return T, batch or max(self.batch, 1)
+
+    def run(self, inputs: Mapping[str, torch.Tensor], n_steps: Optional[int] = None,
+            recorders: Sequence[Any] = (), learning: Optional[bool] = None, reset: bool = False) -> None:
+        """Simulate ``n_steps`` (default: the inputs' length) steps.
+
+        Args:
+            inputs: ``{population: tensor [T, B, *shape]}`` -- spikes for input
+                populations, injected current for any other population.
+            recorders: :class:`~snnrun.core.record.Recorder` / ``SpikeCounter`` objects.
+            learning: override the network's learning switch for this run.
+            reset: reset fast state before running.
+
+        State carries over from the previous run unless ``reset`` (or a batch change,
+        which re-allocates).  Weight normalisation (``norm``) is applied after the run
+        when learning is on.
+        """
+        T, batch = self._check_inputs(inputs, n_steps)
+        if batch != self.batch or self._plan is None:
+            self.allocate(batch)
+        elif reset:
+            self.reset_state()
+        learn = self.learning if learning is None else bool(learning)
+        names, pops, exc, inh, conns, plastic = self._plan
+        ext = [inputs.get(n) for n in names]
+        ext = [None if x is None else x.to(self.device).view(x.shape[0], batch, *p.shape) for x, p in zip(ext, pops)]
+        for pop in pops:
+            pop.learning = learn
+        rules = plastic if learn else []
+        for r in recorders:
+            r.bind(self, T)
+        steps = list(zip(pops, exc, inh, ext))
+        reward = self.reward
+        for t in range(T):
+            for buf in exc:
+                buf.zero_()
+            for buf in inh:
+                if buf is not None:
+                    buf.zero_()
+            for conn, buf in conns:
+                conn.propagate(buf)
+            for pop, e, i, x in steps:
+                if x is not None:
+                    if pop.is_input:
+                        e.copy_(x[t])
+                    else:
+                        e.add_(x[t])
+                pop.step(e, i)
+            for rule in rules:
+                rule.update(reward)
+            for r in recorders:
+                r.record(t)
+        if learn:
+            self.normalize()
+
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{n}: {p.kind}{list(p.shape)}" for n, p in self.populations.items())
+        conns = ", ".join(f"{n}: {c.kind}" for n, c in self.connections.items())
+        return f"Network(dt={self.dt} ms; populations: {pops}; connections: {conns})"
