@@ -203,10 +203,11 @@ class Connection:
         self.clamp_()
 
     def clamp_(self) -> None:
-        if self.mask is not None:
-            self.w.mul_(self.mask)
+        # clamp first, then mask: masked synapses stay exactly 0 even when wmin > 0
         if self.wmin > -math.inf or self.wmax < math.inf:
             self.w.clamp_(min=self.wmin, max=self.wmax)
+        if self.mask is not None:
+            self.w.mul_(self.mask)
 
     def normalize(self) -> None:
         """Rescale every target neuron's incoming weights to sum to ``norm`` (no-op without norm)."""

@@ -1,0 +1,60 @@
+"""The ``snnrun`` command: a Hydra app over ``configs/``.
+
+    snnrun +experiment=diehl_cook                       # run an experiment
+    snnrun +experiment=diehl_cook n_neurons=400 device=cuda
+    snnrun -m +experiment=diehl_cook n_neurons=100,400   # sweep
+    snnrun --cfg job +experiment=diehl_cook              # print the resolved config
+
+Config mistakes, missing data and unreadable checkpoints end with one line on stderr
+(``snnrun: error: <config path>: <what is wrong>``) and exit status 2, no traceback
+(set ``SNNRUN_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from .config.validate import ConfigError
+from .core.registry import ParamError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ParamError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .integrations.datasets import DatasetError
+    from .run.checkpoint import CheckpointError
+
+    return (*USER_ERRORS, DatasetError, CheckpointError)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://snnrun.configs", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    from .run.job import run_job
+
+    hc = HydraConfig.get()
+    out_dir = hc.runtime.output_dir
+    hydra_dir = f"{out_dir}/{hc.output_subdir}" if hc.output_subdir else None
+    try:
+        return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir)
+    except _user_errors() as exc:
+        print(f"snnrun: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (ValueError, KeyError) as exc:
+        if os.environ.get("SNNRUN_DEBUG"):
+            raise
+        msg = str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"snnrun: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("snnrun: interrupted; the MLflow run is marked KILLED and the last checkpoint kept", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Schemas of the run-level config sections (``data``, ``train``, ``tracking``) and the
+top-level keys.  The ``network`` and ``encoder`` sections are validated by the builder
+against the engine's registries."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+from ..core.registry import check
+
+
+@dataclasses.dataclass
+class DataConfig:
+    name: str = "mnist"
+    root: str = "./data"
+    download: bool = True
+    n_train: Optional[int] = None
+    n_test: Optional[int] = None
+    batch_size: int = 1
+    shuffle: bool = True
+    grayscale: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.n_train is None or self.n_train > 0, "n_train", f"must be > 0 or null, got {self.n_train}")
+        check(self.n_test is None or self.n_test >= 0, "n_test", f"must be >= 0 or null, got {self.n_test}")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    kind: str = "unsupervised"
+    epochs: int = 1
+    update_interval: int = 250
+    rest_ms: float = 0.0
+    min_spikes: int = 0
+    intensity_step: float = 32.0
+    max_retries: int = 10
+    assign_pass: bool = False
+    assign_n: Optional[int] = None
+    test: bool = True
+    checkpoint_every: int = 10000
+    plots: bool = True
+    progress: bool = True
+    exc_population: str = "Ae"
+    input_population: str = "X"
+
+    def __post_init__(self) -> None:
+        check(self.kind in ("unsupervised",), "kind", f"{self.kind!r} is not one of: unsupervised")
+        check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        check(self.update_interval >= 1, "update_interval", f"must be >= 1, got {self.update_interval}")
+        check(self.rest_ms >= 0, "rest_ms", f"must be >= 0, got {self.rest_ms}")
+        check(self.min_spikes >= 0, "min_spikes", f"must be >= 0, got {self.min_spikes}")
+        check(self.max_retries >= 0, "max_retries", f"must be >= 0, got {self.max_retries}")
+        check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
+
+
+@dataclasses.dataclass
+class TrackingConfig:
+    uri: str = "sqlite:///outputs/mlflow.db"
+    experiment: str = "default"
+    run_name: Optional[str] = None
+    artifact_location: Optional[str] = None
+    enabled: bool = True
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The validated top-level config (extra top-level knobs are allowed and ignored)."""
+
+    network: Any
+    encoder: Any
+    data: DataConfig
+    train: TrainConfig
+    tracking: TrackingConfig
+    name: str = "default"
+    seed: int = 0
+    device: str = "auto"
+    dt_ms: float = 1.0
+    backend: str = "auto"
+    resume: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        check(self.dt_ms > 0, "dt_ms", f"must be > 0, got {self.dt_ms}")
+        check(self.backend in ("auto", "torch", "numba"), "backend", f"{self.backend!r} is not one of: auto, torch, numba")
+        ok = self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        check(ok, "device", f"{self.device!r} is not one of: auto, cpu, cuda, cuda:N")

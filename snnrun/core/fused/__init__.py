@@ -1,0 +1,163 @@
+"""The fused CPU backend: one generated, numba-compiled kernel per network runs a whole
+presentation (see :mod:`.codegen`).  ``FusedSimulator`` has the interface of
+:class:`~snnrun.core.simulate.TorchSimulator`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..network import Network
+from .codegen import SUPPORTED_CONNS, SUPPORTED_POPS, SUPPORTED_RULES, KernelSource, emit_connection, emit_population, emit_rule
+
+import numba  # noqa: F401  (ImportError here makes the backend unavailable)
+
+
+def unsupported_reason(net: Network) -> Optional[str]:
+    """Why the fused backend cannot run ``net`` (``None`` when it can)."""
+    if net.device.type != "cpu":
+        return f"it runs on the CPU only (network is on {net.device})"
+    for name, pop in net.populations.items():
+        if type(pop) not in SUPPORTED_POPS:
+            return f"population {name!r} of kind {pop.kind} is not supported"
+    for name, conn in net.connections.items():
+        if type(conn) not in SUPPORTED_CONNS:
+            return f"connection {name!r} of kind {conn.kind} is not supported"
+        rule = conn.rule
+        if rule is not None and type(rule) not in SUPPORTED_RULES:
+            return f"learning rule {rule.kind} on connection {name!r} is not supported"
+        if rule is not None and rule.weight_decay:
+            return f"weight_decay on connection {name!r} is not supported"
+        if conn.w.dtype != torch.float32:
+            return f"connection {name!r} weights are {conn.w.dtype}, not float32"
+    return None
+
+
+def kernel_dir() -> Path:
+    root = os.environ.get("SNNRUN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "snnrun")
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_kernel(code: str) -> Any:
+    """Write ``code`` to the kernel cache (named by its hash) and import its ``kernel``."""
+    digest = hashlib.sha1(code.encode()).hexdigest()[:16]
+    name = f"snnrun_kernel_{digest}"
+    if name in sys.modules:
+        return sys.modules[name].kernel
+    path = kernel_dir() / f"{name}.py"
+    if not path.exists() or path.read_text() != code:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(code)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.kernel
+
+
+class FusedSimulator:
+    """Runs presentations with a generated numba kernel; state shared with the network."""
+
+    backend = "numba"
+
+    def __init__(self, net: Network, counted: Sequence[str]):
+        reason = unsupported_reason(net)
+        if reason is not None:
+            raise ValueError(f"fused backend: {reason}")
+        self.net = net
+        self.counted = list(counted)
+        for name in self.counted:
+            if name not in net.populations:
+                raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
+        self._built: dict[tuple, tuple] = {}
+        self.counts: dict[str, torch.Tensor] = {}
+
+    def _build(self, input_names: tuple[str, ...]) -> tuple:
+        net = self.net
+        names = list(net.populations)
+        pops = list(net.populations.values())
+        src = KernelSource()
+        for k, (name, pop) in enumerate(net.populations.items()):
+            emit_population(src, k, pop, k if name in input_names else None, name in self.counted)
+        conns = list(net.connections.values())
+        for k, conn in enumerate(conns):
+            emit_connection(src, k, conn, pops, {})
+        for k, conn in enumerate(conns):
+            if conn.rule is not None and conn.learning_enabled:
+                emit_rule(src, k, conn, pops)
+        delayed = [c for c in conns if c.max_delay > 0]
+        kernel = load_kernel(src.source())
+        return kernel, src.args, delayed, names
+
+    def source(self, input_names: Sequence[str]) -> str:
+        """The generated kernel source (for inspection)."""
+        src = KernelSource()
+        net = self.net
+        pops = list(net.populations.values())
+        for k, (name, pop) in enumerate(net.populations.items()):
+            emit_population(src, k, pop, k if name in input_names else None, name in self.counted)
+        for k, conn in enumerate(net.connections.values()):
+            emit_connection(src, k, conn, pops, {})
+            if conn.rule is not None and conn.learning_enabled:
+                emit_rule(src, k, conn, pops)
+        return src.source()
+
+    def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
+            recorders: Sequence = ()) -> dict[str, torch.Tensor]:
+        net = self.net
+        if recorders:  # recording needs the per-step loop: use the reference path
+            from ..simulate import TorchSimulator
+
+            return TorchSimulator(net, self.counted).run(inputs, learning, n_steps, recorders)
+        T, batch = net._check_inputs(inputs, n_steps)
+        if batch != net.batch or net._plan is None:
+            net.allocate(batch)
+        key = tuple(sorted(inputs))
+        if key not in self._built:
+            self._built[key] = self._build(key)
+        kernel, specs, delayed, names = self._built[key]
+        for name in self.counted:
+            pop = net.populations[name]
+            buf = self.counts.get(name)
+            if buf is None or buf.shape != (batch, pop.n):
+                buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32)
+            buf.zero_()
+        args = []
+        for _, spec in specs:
+            if isinstance(spec, tuple):
+                what, k = spec
+                if what == "count":
+                    args.append(self.counts[names[k]].numpy())
+                else:
+                    x = inputs[names[k]][:T]
+                    x = x.reshape(x.shape[0], batch, -1)
+                    if x.dtype not in (torch.bool, torch.uint8):
+                        x = x.to(torch.float32)
+                    args.append(x.contiguous().numpy())
+                continue
+            value = spec()
+            if isinstance(value, torch.Tensor):
+                if not value.is_contiguous():
+                    raise RuntimeError("fused backend: state tensor is not contiguous")
+                value = value.numpy()
+            args.append(value)
+        learn = bool(learning)
+        for pop in net.populations.values():
+            pop.learning = learn
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        positions = kernel(T, learn, seed, *args)
+        for conn, pos in zip(delayed, positions):
+            conn.pos = int(pos)
+        if learn:
+            net.normalize()
+        return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}

@@ -1,0 +1,416 @@
+"""Generate one numba kernel that runs a whole presentation of a network.
+
+The kernel is Python source written for the network at build time (names, kinds and
+constants are baked in), compiled by numba and cached on disk.  It runs the same step
+as :meth:`Network.run` (propagate, update populations, learn) with the same float32
+arithmetic, but
+
+* the loop over time, batch and neurons is compiled: no per-step dispatch;
+* propagation is event-driven: only rows of presynaptic neurons that spiked are added
+  (spike index lists are kept per population and per delay slot);
+* STDP touches only the rows of presynaptic and the columns of postsynaptic spikes.
+
+State lives in the engine's torch tensors; the kernel works on zero-copy numpy views of
+them, so the reference (torch) and fused paths share state and can be mixed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..connections.dense import Dense, OneToOne
+from ..learning.stdp import Hebbian, PostPre, TripletPostPre, WeightDependentPostPre
+from ..neurons.adaptive import AdaptiveLIF, DiehlCook
+from ..neurons.izhikevich import Izhikevich
+from ..neurons.lif import IF, LIF, CurrentLIF
+from ..neurons.simple import Input, McCullochPitts
+
+SUPPORTED_POPS = (Input, IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook, Izhikevich, McCullochPitts)
+SUPPORTED_CONNS = (Dense, OneToOne)
+SUPPORTED_RULES = (PostPre, WeightDependentPostPre, Hebbian, TripletPostPre)
+
+
+def f32(x: float) -> str:
+    """A float32 literal for generated code."""
+    if math.isinf(x):
+        return "np.float32(np.inf)" if x > 0 else "np.float32(-np.inf)"
+    return f"np.float32({float(np.float32(x))!r})"
+
+
+def indent(code: str, n: int) -> str:
+    pad = " " * n
+    return "\n".join(pad + line if line.strip() else line for line in code.splitlines())
+
+
+class KernelSource:
+    """Collects kernel arguments (name -> how to fetch the array) and code blocks."""
+
+    def __init__(self) -> None:
+        self.args: list[tuple[str, Any]] = []  # (name, getter() -> torch tensor)
+        self.setup: list[str] = []  # before the time loop
+        self.zero: list[str] = []  # at the start of each step
+        self.propagate: list[str] = []
+        self.update: list[str] = []
+        self.learn: list[str] = []
+        self.finish: list[str] = []  # after the time loop
+        self.returns: list[str] = []  # ints returned (e.g. ring positions)
+
+    def arg(self, name: str, getter: Any) -> str:
+        self.args.append((name, getter))
+        return name
+
+    def source(self) -> str:
+        params = ", ".join(["T", "learning", "seed"] + [n for n, _ in self.args])
+        body = [
+            "np.random.seed(seed)",
+            *self.setup,
+            "for t in range(T):",
+            indent("\n".join(self.zero + self.propagate + self.update) or "pass", 4),
+            "    if learning:",
+            indent("\n".join(self.learn) or "pass", 8),
+            *self.finish,
+            f"return ({', '.join(self.returns)}{',' if self.returns else ''})",
+        ]
+        return (
+            "import numpy as np\nfrom numba import njit\n\n\n"
+            "@njit(cache=True, nogil=True)\n"
+            f"def kernel({params}):\n" + indent("\n".join(body), 4) + "\n"
+        )
+
+
+# ---------------------------------------------------------------------- populations
+def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None, counted: bool) -> None:
+    """Per-population arrays, spike lists, input buffers and the update code."""
+    P = f"p{k}"
+    n = pop.n
+    src.arg(f"{P}_s", lambda pop=pop: pop.s.view(pop.batch, -1))
+    src.arg(f"{P}_ref", lambda pop=pop: pop.refrac_count.view(pop.batch, -1))
+    if pop.traces:
+        src.arg(f"{P}_x", lambda pop=pop: pop.x.view(pop.batch, -1))
+    # spike lists built from the carried-over spikes; input buffers
+    src.setup.append(
+        f"B = {P}_s.shape[0]\n"
+        f"{P}_idx = np.empty((B, {n}), np.int32)\n{P}_cnt = np.zeros(B, np.int32)\n"
+        f"for b in range(B):\n"
+        f"    c = 0\n"
+        f"    for j in range({n}):\n"
+        f"        if {P}_s[b, j]:\n"
+        f"            {P}_idx[b, c] = j\n            c += 1\n"
+        f"    {P}_cnt[b] = c\n"
+        f"{P}_ie = np.zeros((B, {n}), np.float32)\n"
+        f"{P}_ii = np.zeros((B, {n}), np.float32)"
+    )
+    if not isinstance(pop, Input):
+        src.zero.append(f"{P}_ie[:, :] = 0.0")
+        if pop.conductance:
+            src.zero.append(f"{P}_ii[:, :] = 0.0")
+    if input_index is not None:
+        src.arg(f"{P}_xin" if isinstance(pop, Input) else f"{P}_ext", ("input", input_index))
+    if counted:
+        src.arg(f"{P}_count", ("count", k))
+    trace = ""
+    if pop.traces:
+        if pop.trace_additive:
+            trace = f"x = {P}_x[b, j] * {f32(pop.trace_decay)}\nif s:\n    x = x + {f32(pop.trace_scale)}\n{P}_x[b, j] = x"
+        else:
+            trace = f"x = {P}_x[b, j] * {f32(pop.trace_decay)}\nif s:\n    x = {f32(pop.trace_scale)}\n{P}_x[b, j] = x"
+    ext = ""
+    if input_index is not None and not isinstance(pop, Input):
+        ext = f"{P}_ie[b, j] += {P}_ext[t, b, j]\n"
+    body = neuron_body(src, P, pop)
+    pre_loop, post_loop = "", ""
+    if isinstance(pop, DiehlCook):
+        src.arg(f"{P}_theta", lambda pop=pop: pop.theta.view(-1))
+        src.setup.append(f"{P}_dth = np.zeros({n}, np.float32)")
+        pre_loop = (f"if learning:\n    for j in range({n}):\n        {P}_theta[j] = {P}_theta[j] * {f32(pop.theta_decay)}\n"
+                    f"{P}_dth[:] = 0.0\n")
+        post_loop = f"if learning:\n    for j in range({n}):\n        {P}_theta[j] = {P}_theta[j] + {P}_dth[j] * {f32(pop.theta_plus)}\n"
+    one_spike = isinstance(pop, DiehlCook) and pop.one_spike
+    lines = [
+        pre_loop,
+        "for b in range(B):",
+        "    c = 0",
+        *(["    win = -1", "    best = np.float32(-1.0)"] if one_spike else []),
+        f"    for j in range({n}):",
+        indent(ext + body, 8),
+    ]
+    if one_spike:
+        lines += [
+            "        if s:",
+            f"            {P}_dth[j] += 1.0",
+            "            r = np.float32(np.random.random())",
+            "            if r > best:",
+            "                best = r",
+            "                win = j",
+            "        s = False",
+            f"        {P}_s[b, j] = False",
+            "    if win >= 0:",
+            f"        {P}_s[b, win] = True",
+            f"        {P}_idx[b, 0] = win",
+            "        c = 1",
+        ]
+        if trace:
+            lines += [f"    for j in range({n}):", f"        s = {P}_s[b, j]", indent(trace, 8)]
+    else:
+        lines += [
+            f"        {P}_s[b, j] = s",
+            "        if s:",
+            f"            {P}_idx[b, c] = j",
+            "            c += 1",
+        ]
+        if isinstance(pop, DiehlCook):
+            lines.append(f"            {P}_dth[j] += 1.0")
+        if trace:
+            lines.append(indent(trace, 8))
+    lines.append(f"    {P}_cnt[b] = c")
+    if counted:
+        lines.append(f"    for q in range(c):\n        {P}_count[b, {P}_idx[b, q]] += 1")
+    lines.append(post_loop)
+    src.update.append("\n".join(line for line in lines if line is not None))
+
+
+def neuron_body(src: KernelSource, P: str, pop: Any) -> str:
+    """Code computing ``s`` (bool) for neuron (b, j), updating its state arrays."""
+    if isinstance(pop, Input):
+        return f"s = {P}_xin[t, b, j] != 0\n"
+    if isinstance(pop, McCullochPitts):
+        src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
+        return f"v = {P}_ie[b, j]\n{P}_v[b, j] = v\ns = v >= {f32(pop.v_thresh)}\n"
+    if isinstance(pop, Izhikevich):
+        src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
+        src.arg(f"{P}_u", lambda pop=pop: pop.u.view(pop.batch, -1))
+        refrac = pop.refrac > 0
+        code = f"v = {P}_v[b, j]\nu = {P}_u[b, j]\ni = {P}_ie[b, j]\n"
+        if refrac:
+            code += f"if {P}_ref[b, j] > 0:\n    i = np.float32(0.0)\n"
+        h = f32(pop.half)
+        for _ in range(2):
+            code += f"v = v + (np.float32(0.04) * v * v + np.float32(5.0) * v + np.float32(140.0) - u + i) * {h}\n"
+        code += f"u = u + ({f32(pop.b)} * v - u) * {f32(pop.a * pop.dt)}\n"
+        code += f"s = v >= {f32(pop.v_peak)}\nif s:\n    v = {f32(pop.c)}\n    u = u + {f32(pop.d)}\n"
+        if refrac:
+            code += (f"rc = {P}_ref[b, j] - {f32(pop.dt)}\nif rc < 0:\n    rc = np.float32(0.0)\n"
+                     f"if s:\n    rc = {f32(pop.refrac)}\n{P}_ref[b, j] = rc\n")
+        return code + f"{P}_v[b, j] = v\n{P}_u[b, j] = u\n"
+    # the integrate-and-fire family (IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook)
+    src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
+    code = f"v = {P}_v[b, j]\nactive = {P}_ref[b, j] <= 0\n"
+    if isinstance(pop, CurrentLIF):
+        src.arg(f"{P}_i", lambda pop=pop: pop.i.view(pop.batch, -1))
+        code += f"cur = {P}_i[b, j] * {f32(pop.syn_decay)} + {P}_ie[b, j]\n{P}_i[b, j] = cur\n"
+    else:
+        code += f"cur = {P}_ie[b, j]\n"
+    if isinstance(pop, IF):
+        code += "if active:\n    v = v + cur\n"
+    elif pop.conductance:
+        src.arg(f"{P}_ge", lambda pop=pop: pop.ge.view(pop.batch, -1))
+        src.arg(f"{P}_gi", lambda pop=pop: pop.gi.view(pop.batch, -1))
+        code += (f"ge = {P}_ge[b, j] + cur\ngi = {P}_gi[b, j] + {P}_ii[b, j]\n"
+                 f"dv = ({f32(pop.v_rest)} - v) + ge * ({f32(pop.e_exc)} - v) + gi * ({f32(pop.e_inh)} - v)\n"
+                 f"if active:\n    v = v + {f32(pop.dt_over_tau)} * dv\n"
+                 f"{P}_ge[b, j] = ge * {f32(pop.ge_decay)}\n{P}_gi[b, j] = gi * {f32(pop.gi_decay)}\n")
+    else:
+        code += (f"v = (v - {f32(pop.v_rest)}) * {f32(pop.decay)} + {f32(pop.v_rest)}\n"
+                 "if active:\n    v = v + cur\n")
+    if pop.refrac > 0:
+        code += f"rc = {P}_ref[b, j] - {f32(pop.dt)}\nif rc < 0:\n    rc = np.float32(0.0)\n"
+    thresh = f32(pop.v_thresh)
+    if isinstance(pop, AdaptiveLIF):
+        src.arg(f"{P}_theta", lambda pop=pop: pop.theta.view(pop.batch, -1))
+        code += (f"th = {P}_theta[b, j] * {f32(pop.theta_decay)}\n"
+                 f"s = v >= th + {thresh}\nif s:\n    th = th + {f32(pop.theta_plus)}\n{P}_theta[b, j] = th\n")
+    elif isinstance(pop, DiehlCook):
+        code += f"s = v >= {P}_theta[j] + {thresh}\n"
+    else:
+        code += f"s = v >= {thresh}\n"
+    code += f"if s:\n    v = {f32(pop.v_reset)}\n"
+    if pop.refrac > 0:
+        code += f"    rc = {f32(pop.refrac)}\n{P}_ref[b, j] = rc\n"
+    if pop.v_lbound is not None:
+        code += f"if v < {f32(pop.v_lbound)}:\n    v = {f32(pop.v_lbound)}\n"
+    return code + f"{P}_v[b, j] = v\n"
+
+
+# ---------------------------------------------------------------------- connections
+def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synapses of a dense connection grouped by (pre neuron, delay): for group
+    ``g = i * L + d`` the post neurons are ``col[ptr[g]:ptr[g + 1]]``.  Cached until the
+    delays tensor changes."""
+    d = conn.delays
+    key = (d.data_ptr(), d._version)
+    cache = getattr(conn, "_delay_csr", None)
+    if cache is not None and cache[0] == key:
+        return cache[1]
+    L = conn.max_delay + 1
+    n_pre, n_post = d.shape
+    group = (torch.arange(n_pre)[:, None] * L + d.cpu()).reshape(-1)
+    order = torch.argsort(group, stable=True)
+    col = (order % n_post).to(torch.int32)
+    ptr = torch.zeros(n_pre * L + 1, dtype=torch.int64)
+    ptr[1:] = torch.cumsum(torch.bincount(group, minlength=n_pre * L), 0)
+    conn._delay_csr = (key, (ptr, col))
+    return ptr, col
+
+
+def emit_connection(src: KernelSource, k: int, conn: Any, pops: list, names_to_idx: dict) -> None:
+    C = f"c{k}"
+    si = pops.index(conn.source)
+    ti = pops.index(conn.target)
+    S, Tg = f"p{si}", f"p{ti}"
+    out = f"{Tg}_ii" if (conn.receptor_inh and conn.target.conductance) else f"{Tg}_ie"
+    src.arg(f"{C}_w", lambda conn=conn: conn.w)
+    n_pre, n_post = conn.source.n, conn.target.n
+    dense = isinstance(conn, Dense)
+    if conn.b is not None:
+        src.arg(f"{C}_bias", lambda conn=conn: conn.b.view(-1))
+    add_row = (f"for j in range({n_post}):\n    {out}[b, j] += {C}_w[i, j]\n" if dense
+               else f"{out}[b, i] += {C}_w[i]\n")
+    if conn.max_delay == 0:
+        code = (f"for b in range(B):\n"
+                f"    for q in range({S}_cnt[b]):\n"
+                f"        i = {S}_idx[b, q]\n" + indent(add_row, 8) + "\n")
+    else:
+        L = conn.max_delay + 1
+        src.arg(f"{C}_ring", lambda conn=conn: conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1))
+        src.arg(f"{C}_pos0", lambda conn=conn: conn.pos)
+        src.returns.append(f"{C}_pos")
+        src.setup.append(
+            f"{C}_pos = {C}_pos0\n"
+            f"{C}_ridx = np.empty(({L}, B, {n_pre}), np.int32)\n{C}_rcnt = np.zeros(({L}, B), np.int32)\n"
+            f"for l in range({L}):\n    for b in range(B):\n        c = 0\n"
+            f"        for i in range({n_pre}):\n            if {C}_ring[l, b, i]:\n"
+            f"                {C}_ridx[l, b, c] = i\n                c += 1\n        {C}_rcnt[l, b] = c"
+        )
+        write = (f"for b in range(B):\n"
+                 f"    {C}_ring[{C}_pos, b, :] = False\n"
+                 f"    for q in range({S}_cnt[b]):\n"
+                 f"        {C}_ring[{C}_pos, b, {S}_idx[b, q]] = True\n"
+                 f"        {C}_ridx[{C}_pos, b, q] = {S}_idx[b, q]\n"
+                 f"    {C}_rcnt[{C}_pos, b] = {S}_cnt[b]\n")
+        if conn.delays is None:
+            code = (write + f"{C}_pos = ({C}_pos + 1) % {L}\n"
+                    f"for b in range(B):\n"
+                    f"    for q in range({C}_rcnt[{C}_pos, b]):\n"
+                    f"        i = {C}_ridx[{C}_pos, b, q]\n" + indent(add_row, 8) + "\n")
+        else:
+            # per-synapse delays: synapses grouped by (pre neuron, delay) -> post neurons
+            src.arg(f"{C}_dptr", lambda conn=conn: delay_csr(conn)[0])
+            src.arg(f"{C}_dcol", lambda conn=conn: delay_csr(conn)[1])
+            code = (write +
+                    f"for b in range(B):\n"
+                    f"    for d in range({L}):\n"
+                    f"        slot = ({C}_pos - d) % {L}\n"
+                    f"        for q in range({C}_rcnt[slot, b]):\n"
+                    f"            i = {C}_ridx[slot, b, q]\n"
+                    f"            base = i * {L} + d\n"
+                    f"            for jj in range({C}_dptr[base], {C}_dptr[base + 1]):\n"
+                    f"                j = {C}_dcol[jj]\n"
+                    f"                {out}[b, j] += {C}_w[i, j]\n"
+                    f"{C}_pos = ({C}_pos + 1) % {L}\n")
+    if conn.b is not None:
+        code += f"for b in range(B):\n    for j in range({n_post}):\n        {out}[b, j] += {C}_bias[j]\n"
+    src.propagate.append(code)
+
+
+def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
+    rule = conn.rule
+    C = f"c{k}"
+    S, Tg = f"p{pops.index(conn.source)}", f"p{pops.index(conn.target)}"
+    n_pre, n_post = conn.source.n, conn.target.n
+    src.arg(f"{C}_nupre", lambda rule=rule: np.float32(rule.nu_pre * rule.scale))
+    src.arg(f"{C}_nupost", lambda rule=rule: np.float32(rule.nu_post * rule.scale))
+    masked = conn.mask is not None
+    if masked:
+        src.arg(f"{C}_mask", lambda conn=conn: conn.mask)
+    lo, hi = conn.wmin, conn.wmax
+    clamp = ""
+    if lo > -math.inf:
+        clamp += f"if w < {f32(lo)}:\n    w = {f32(lo)}\n"
+    if hi < math.inf:
+        clamp += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
+    if masked:
+        clamp = f"w = w * {C}_mask[i, j]\n" + clamp
+    nu_pre = f"{C}_nupre"
+    nu_post = f"{C}_nupost"
+    if isinstance(rule, TripletPostPre):
+        src.arg(f"{C}_tpre", lambda rule=rule: rule.pre.view(rule.batch, -1))
+        src.arg(f"{C}_tp1", lambda rule=rule: rule.post1.view(rule.batch, -1))
+        src.arg(f"{C}_tp2", lambda rule=rule: rule.post2.view(rule.batch, -1))
+        x_pre, x_dep, x_pot = f"{C}_tpre", f"{C}_tp1", f"{C}_tp2"
+        pre_code = (f"for b in range(B):\n"
+                    f"    for i in range({n_pre}):\n        {C}_tpre[b, i] = {C}_tpre[b, i] * {f32(rule.d_pre)}\n"
+                    f"    for q in range({S}_cnt[b]):\n        {C}_tpre[b, {S}_idx[b, q]] = np.float32(1.0)\n"
+                    f"    for j in range({n_post}):\n"
+                    f"        {C}_tp1[b, j] = {C}_tp1[b, j] * {f32(rule.d_post1)}\n"
+                    f"        {C}_tp2[b, j] = {C}_tp2[b, j] * {f32(rule.d_post2)}\n")
+        post_code = (f"for b in range(B):\n    for q in range({Tg}_cnt[b]):\n"
+                     f"        {C}_tp1[b, {Tg}_idx[b, q]] = np.float32(1.0)\n"
+                     f"        {C}_tp2[b, {Tg}_idx[b, q]] = np.float32(1.0)\n")
+    else:
+        x_pre, x_dep, x_pot = f"{S}_x", f"{Tg}_x", None
+        pre_code, post_code = "", ""
+    dense = isinstance(conn, Dense)
+    W = (lambda i, j: f"{C}_w[{i}, {j}]") if dense else (lambda i, j: f"{C}_w[{i}]")
+    # term at presynaptic spikes (depression for post_pre, potentiation for hebbian)
+    sign_pre = "+" if isinstance(rule, Hebbian) else "-"
+    pre_factor = ""
+    post_factor = ""
+    if isinstance(rule, WeightDependentPostPre):
+        pre_factor = f" * (w - {f32(lo)})"
+        post_factor = f" * ({f32(hi)} - w)"
+    pot_val = f"{x_pre}[b, i]" + (f" * {x_pot}[b, j]" if x_pot else "")
+    # accumulate both terms over the batch into dw, then one clamped update per touched synapse
+    src.setup.append(f"{C}_dw = np.zeros({'(%d, %d)' % (n_pre, n_post) if dense else n_pre}, np.float32)\n"
+                     f"{C}_tr = np.zeros({n_pre}, np.bool_)\n{C}_tc = np.zeros({n_post}, np.bool_)")
+    jrange = f"range({n_post})" if dense else "(i,)"
+    code = pre_code
+    # depression / pre-term: rows of presynaptic spikes
+    code += (f"for b in range(B):\n"
+             f"    for q in range({S}_cnt[b]):\n"
+             f"        i = {S}_idx[b, q]\n"
+             f"        {C}_tr[i] = True\n"
+             f"        for j in {jrange}:\n"
+             f"            {C}_dw[{'i, j' if dense else 'i'}] {sign_pre}= np.float32({x_dep}[b, j] * {nu_pre})\n")
+    code += (f"for b in range(B):\n"
+             f"    for q in range({Tg}_cnt[b]):\n"
+             f"        j = {Tg}_idx[b, q]\n"
+             f"        {C}_tc[j] = True\n"
+             f"        for i in {'range(%d)' % n_pre if dense else '(j,)'}:\n"
+             f"            {C}_dw[{'i, j' if dense else 'i'}] += np.float32({pot_val} * {nu_post})\n")
+    # apply: rows touched (all columns) and columns touched (all rows)
+    upd = (f"w = {W('i', 'j')}\n"
+           f"d = {C}_dw[{'i, j' if dense else 'i'}]\n")
+    if pre_factor or post_factor:
+        # soft bounds: the pre and post parts scale differently -> kept separately
+        upd = (f"w = {W('i', 'j')}\n"
+               f"d = {C}_dwm[{'i, j' if dense else 'i'}]{pre_factor} + {C}_dw[{'i, j' if dense else 'i'}]{post_factor}\n")
+        code = code.replace(f"{C}_dw[{'i, j' if dense else 'i'}] {sign_pre}=", f"{C}_dwm[{'i, j' if dense else 'i'}] {sign_pre}=", 1)
+        src.setup.append(f"{C}_dwm = np.zeros({'(%d, %d)' % (n_pre, n_post) if dense else n_pre}, np.float32)")
+    apply_one = upd + "w = w + d\n" + clamp + f"{W('i', 'j')} = w\n{C}_dw[{'i, j' if dense else 'i'}] = 0.0\n"
+    if pre_factor:
+        apply_one += f"{C}_dwm[{'i, j' if dense else 'i'}] = 0.0\n"
+    if dense:
+        code += (f"for i in range({n_pre}):\n"
+                 f"    if {C}_tr[i]:\n"
+                 f"        for j in range({n_post}):\n" + indent(apply_one, 12) + "\n"
+                 f"for j in range({n_post}):\n"
+                 f"    if {C}_tc[j]:\n"
+                 f"        for i in range({n_pre}):\n"
+                 f"            if not {C}_tr[i]:\n" + indent(apply_one, 16) + "\n")
+    else:
+        code += (f"for i in range({n_pre}):\n"
+                 f"    if {C}_tr[i] or {C}_tc[i]:\n"
+                 "        j = i\n" + indent(apply_one, 8) + "\n")
+    code += (f"{C}_tr[:] = False\n{C}_tc[:] = False\n")
+    if clamp:
+        # weights can leave [wmin, wmax] between runs (normalisation, set_weights): the
+        # reference clamps every weight at every learning step, so clamp all once here
+        full = f"w = {W('i', 'j')}\n" + clamp + f"{W('i', 'j')} = w\n"
+        loops = (f"for i in range({n_pre}):\n    for j in range({n_post}):\n" + indent(full, 8) if dense
+                 else f"for i in range({n_pre}):\n    j = i\n" + indent(full, 4))
+        code += "if t == 0:\n" + indent(loops, 4) + "\n"
+    src.learn.append(code + post_code)

@@ -1,0 +1,1 @@
+"""Integrations with libraries outside the engine: data sets (torchvision) and plots (matplotlib)."""

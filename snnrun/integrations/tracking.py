@@ -1,0 +1,122 @@
+"""MLflow tracking: one run per job, params = the flattened resolved config, metrics
+logged as they happen, artifacts, tags, and an honest final status
+(FINISHED / FAILED on an exception / KILLED on Ctrl-C)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+MAX_PARAM_LEN = 6000
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists kept as their string form)."""
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))
+        else:
+            out[name] = str(value)[:MAX_PARAM_LEN]
+    return out
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _prepare_local_store(uri: str) -> None:
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class Tracker:
+    """Thin wrapper over an active MLflow run (a no-op when ``enabled`` is False)."""
+
+    def __init__(self, uri: str, experiment: str, run_name: Optional[str] = None,
+                 artifact_location: Optional[str] = None, enabled: bool = True):
+        self.enabled = enabled
+        self.uri = uri
+        self.experiment = experiment
+        self.run_name = run_name
+        self.artifact_location = artifact_location
+        self.run_id: Optional[str] = None
+        self._mlflow: Any = None
+
+    def start(self, params: Mapping[str, str], tags: Mapping[str, str], run_id: Optional[str] = None) -> None:
+        if not self.enabled:
+            return
+        import mlflow
+
+        self._mlflow = mlflow
+        _prepare_local_store(self.uri)
+        mlflow.set_tracking_uri(self.uri)
+        exp = mlflow.get_experiment_by_name(self.experiment)
+        if exp is None:
+            location = self.artifact_location
+            if location is None and self.uri.startswith("sqlite:///"):
+                store = Path(self.uri[len("sqlite:///"):]).resolve().parent
+                location = (store / "mlartifacts" / self.experiment).as_uri()
+            try:
+                mlflow.create_experiment(self.experiment, artifact_location=location)
+            except Exception:  # created concurrently by another worker
+                pass
+        mlflow.set_experiment(self.experiment)
+        run = mlflow.start_run(run_id=run_id, run_name=self.run_name, tags=dict(tags))
+        self.run_id = run.info.run_id
+        if run_id is None:
+            items = list(params.items())
+            for i in range(0, len(items), 100):
+                mlflow.log_params(dict(items[i:i + 100]))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_artifact(self, path: str | Path, artifact_path: Optional[str] = None) -> None:
+        if self._mlflow is not None and Path(path).exists():
+            if Path(path).is_dir():
+                self._mlflow.log_artifacts(str(path), artifact_path)
+            else:
+                self._mlflow.log_artifact(str(path), artifact_path)
+
+    def log_figure(self, fig: Any, name: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_figure(fig, name)
+
+    def log_text(self, text: str, name: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.log_text(text, name)
+
+    def end(self, status: str) -> None:
+        if self._mlflow is not None:
+            self._mlflow.end_run(status=status)
+            self._mlflow = None
+
+
+@contextmanager
+def tracked(tracker: Tracker, params: Mapping[str, str], tags: Mapping[str, str],
+            run_id: Optional[str] = None) -> Iterator[Tracker]:
+    """Start a run; end it FINISHED, FAILED (exception) or KILLED (KeyboardInterrupt)."""
+    tracker.start(params, tags, run_id)
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    else:
+        tracker.end("FINISHED")

@@ -1,0 +1,1 @@
+"""Runners and what they share: label assignment and classification (``evaluation``)."""

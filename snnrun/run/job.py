@@ -1,0 +1,154 @@
+"""One job: validated config -> built network -> runner -> tracking.  Used by the CLI and
+usable from Python (``run_job(cfg_dict)``)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from ..build import build_encoder, build_network, to_container
+from ..config.schema import RunConfig
+from ..config.validate import ConfigError, from_dict
+from ..core.simulate import make_simulator
+from ..integrations import tracking
+from .checkpoint import load_checkpoint
+from .seeding import resolve_device, seed_everything
+from .unsupervised import Progress, UnsupervisedRunner
+
+
+def validate(cfg: Any) -> tuple[RunConfig, dict]:
+    """Resolve and validate a config (OmegaConf or dict); return (typed config, plain dict)."""
+    raw = to_container(cfg)
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"expected a mapping at the top level, got {type(raw).__name__}")
+    known = {"network", "encoder", "data", "train", "tracking", "name", "seed", "device", "dt_ms", "backend", "resume"}
+    typed = from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
+    return typed, raw
+
+
+def _load_data(cfg: RunConfig) -> dict[str, Any]:
+    from ..integrations.datasets import load_dataset
+
+    d = cfg.data
+    train = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download, grayscale=d.grayscale)
+    if cfg.train.test and d.n_test != 0:
+        test = load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale)
+    else:
+        test = (torch.zeros(0, *train[0].shape[1:]), torch.zeros(0, dtype=torch.long))
+    return {"train": train, "test": test}
+
+
+def _check_input_shape(cfg: RunConfig, net, images: torch.Tensor) -> None:
+    name = cfg.train.input_population
+    if name not in net.populations:
+        raise ConfigError("train.input_population", f"{name!r} is not a population; populations are: {', '.join(net.populations)}")
+    if cfg.train.exc_population not in net.populations:
+        raise ConfigError("train.exc_population",
+                          f"{cfg.train.exc_population!r} is not a population; populations are: {', '.join(net.populations)}")
+    shape = list(net.populations[name].shape)
+    if shape != list(images.shape[1:]) and net.populations[name].n != images[0].numel():
+        raise ConfigError(f"network.populations.{name}.shape",
+                          f"{shape} does not match the {cfg.data.name} images {list(images.shape[1:])}")
+
+
+def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Optional[str | Path] = None) -> float:
+    """Run one configured experiment end to end; return the test accuracy (all activity)."""
+    typed, raw = validate(cfg)
+    device = resolve_device(typed.device)
+    generator = seed_everything(typed.seed)
+    out_dir = Path(output_dir or Path("outputs") / typed.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    net = build_network(typed.network, dt_ms=typed.dt_ms, device=device, seed=typed.seed)
+    encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
+    data = _load_data(typed)
+    _check_input_shape(typed, net, data["train"][0])
+    if device.type != "cpu" and typed.backend == "numba":
+        raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
+    sim = make_simulator(net, [typed.train.exc_population], typed.backend if device.type == "cpu" else "torch")
+
+    progress, run_id = Progress(), None
+    if typed.resume:
+        ckpt = load_checkpoint(typed.resume)
+        net.load_state_dict(ckpt["network"])
+        progress = ckpt["progress"]
+        run_id = ckpt.get("mlflow_run_id")
+        torch.set_rng_state(ckpt["rng"]["torch"])
+
+    tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name,
+                               typed.tracking.artifact_location, typed.tracking.enabled)
+
+    def save_payload(p: Progress) -> dict:
+        return {"network": net.state_dict(), "progress": p, "config": raw, "mlflow_run_id": tracker.run_id,
+                "rng": {"torch": torch.get_rng_state()}, "snnrun_version": _version()}
+
+    def log(metrics: dict, step: Optional[int]) -> None:
+        tracker.log_metrics(metrics, step)
+
+    runner = UnsupervisedRunner(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
+    runner.progress = progress
+    tags = {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
+            "backend": getattr(sim, "backend", "torch"), "snnrun_version": _version(),
+            "python": platform.python_version(), "command": " ".join(sys.argv)}
+    with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
+        if hydra_dir is not None:
+            tracker.log_artifact(hydra_dir, ".hydra")
+        tracker.log_text(_yaml(raw), "config.yaml")
+        tracker.log_metrics({"n_train": len(data["train"][0]), "n_test": len(data["test"][0])}, 0)
+        runner.train()
+        runner.assign()
+        result = runner.test()
+        runner.checkpoint()
+        tracker.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
+        if typed.train.plots:
+            _log_plots(tracker, typed, net, runner, result, data)
+    return float(result.get("metrics", {}).get("test_accuracy", float("nan")))
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _yaml(raw: dict) -> str:
+    try:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_yaml(OmegaConf.create(raw))
+    except Exception:  # pragma: no cover
+        return repr(raw)
+
+
+def _log_plots(tracker, cfg: RunConfig, net, runner: UnsupervisedRunner, result: dict, data: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..integrations import plots
+
+    figs = {}
+    inp, exc = cfg.train.input_population, cfg.train.exc_population
+    conn = next((c for c in net.connections.values() if c.source is net.populations[inp] and c.target is net.populations[exc]), None)
+    image_shape = tuple(net.populations[inp].shape[-2:])
+    channels = net.populations[inp].n // (image_shape[0] * image_shape[1]) if len(image_shape) == 2 else 1
+    if conn is not None:
+        figs["plots/weights.png"] = plots.weights_grid(conn.dense_weights().detach().cpu(), image_shape=image_shape, channels=channels)
+    p = runner.progress
+    if p.assignments is not None:
+        figs["plots/assignments.png"] = plots.assignments_plot(p.assignments, 10)
+    if "confusion" in result:
+        figs["plots/confusion.png"] = plots.confusion_plot(result["confusion"])
+    theta = getattr(net.populations[exc], "theta", None)
+    if theta is not None and theta.dim() == 1:
+        figs["plots/theta.png"] = plots.theta_histogram(theta.detach().cpu())
+    if p.curve_steps:
+        figs["plots/accuracy.png"] = plots.accuracy_curve(p.curve_steps, {"all activity": p.curve_all, "proportion": p.curve_prop})
+    images = data["test"][0] if len(data["test"][0]) else data["train"][0]
+    figs["plots/raster.png"] = plots.spike_raster(runner.record_sample(images[:1]), dt_ms=net.dt)
+    for name, fig in figs.items():
+        tracker.log_figure(fig, name)
+        plt.close(fig)

@@ -1,0 +1,229 @@
+"""Unsupervised classification (Diehl & Cook 2015): train with STDP, assign labels to
+excitatory neurons from their activity, classify test samples by the assigned groups.
+
+Per training batch: encode the images into spike trains, present them with learning on
+(optionally re-presenting at higher intensity while the excitatory layer fires fewer
+than ``min_spikes`` spikes, then a silent rest period or a state reset), count the
+excitatory spikes on the device, copy the counts to the host once.  Every
+``update_interval`` samples the window's counts update the label assignment and the
+running training accuracy is logged.  After training, labels are assigned from the
+training activity (or from a learning-off pass), then the test set is classified
+with learning off by "all activity" and "proportion weighting".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..core import Network, Recorder
+from ..core.encoders import Encoder
+from . import evaluation as ev
+from .checkpoint import save_checkpoint
+
+N_CLASSES = 10
+
+
+@dataclass
+class Progress:
+    """Resumable position and accumulated label statistics."""
+
+    epoch: int = 0
+    sample: int = 0  # samples done within the epoch
+    seen: int = 0  # samples done overall
+    rates: Optional[torch.Tensor] = None
+    assignments: Optional[torch.Tensor] = None
+    proportions: Optional[torch.Tensor] = None
+    curve_steps: list = field(default_factory=list)
+    curve_all: list = field(default_factory=list)
+    curve_prop: list = field(default_factory=list)
+
+
+class UnsupervisedRunner:
+    def __init__(self, cfg: Any, net: Network, encoder: Encoder, simulator: Any, data: dict[str, Any],
+                 out_dir: Path, log: Callable[[dict, Optional[int]], None], generator: torch.Generator,
+                 save_payload: Callable[[Progress], dict]):
+        self.cfg = cfg
+        self.net = net
+        self.encoder = encoder
+        self.sim = simulator
+        self.data = data
+        self.out_dir = Path(out_dir)
+        self.log = log
+        self.gen = generator
+        self.save_payload = save_payload
+        t = cfg.train
+        self.exc = t.exc_population
+        self.inp = t.input_population
+        self.device = net.device
+        self.rest_steps = int(round(t.rest_ms / net.dt))
+        self._rest_input: Optional[torch.Tensor] = None
+        self.progress = Progress()
+
+    # --------------------------------------------------------------- presenting
+    def present(self, x: torch.Tensor, learning: bool) -> torch.Tensor:
+        """Present a batch ``x [B, *shape]`` (values in [0, 1]); return Ae spike counts [B, n]."""
+        t = self.cfg.train
+        B = x.shape[0]
+        base = float(getattr(self.encoder.params, "intensity", 1.0)) or 1.0
+        factor = torch.ones(B, device=self.device)
+        counts = None
+        need = torch.ones(B, dtype=torch.bool, device=self.device)
+        for attempt in range(t.max_retries + 1 if t.min_spikes > 0 else 1):
+            scale = (factor * need).view(B, *([1] * (x.dim() - 1)))
+            spikes = self.encoder(x * scale, self.gen_device)
+            if self.rest_steps == 0:
+                self.net.reset_state()
+            c = self.sim.run({self.inp: spikes}, learning=learning)[self.exc].reshape(B, -1)
+            counts = c if counts is None else torch.where(need[:, None], c, counts)
+            if self.rest_steps:
+                self._rest(learning)
+            if t.min_spikes <= 0:
+                break
+            need = counts.sum(1) < t.min_spikes
+            if not bool(need.any()):
+                break
+            factor = factor + need * (t.intensity_step / base)
+        return counts
+
+    @property
+    def gen_device(self) -> Optional[torch.Generator]:
+        return None  # the global (seeded) RNG of the device; a CPU generator can't feed CUDA draws
+
+    def _rest(self, learning: bool) -> None:
+        shape = (self.rest_steps, self.net.batch, *self.net.populations[self.inp].shape)
+        if self._rest_input is None or tuple(self._rest_input.shape) != shape:
+            self._rest_input = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.sim.run({self.inp: self._rest_input}, learning=learning)
+
+    def collect(self, images: torch.Tensor, learning: bool, desc: str, on_batch=None) -> tuple[torch.Tensor, float]:
+        """Present ``images`` in batches; return (counts [N, n] on CPU, images per second)."""
+        t0 = time.perf_counter()
+        bs = self.cfg.data.batch_size
+        out = []
+        bar = self._bar(len(images), desc)
+        for i in range(0, len(images), bs):
+            x = images[i:i + bs].to(self.device, non_blocking=True)
+            out.append(self.present(x, learning).cpu())
+            if bar is not None:
+                bar.update(len(x))
+        if bar is not None:
+            bar.close()
+        counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
+        return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
+
+    def _bar(self, total: int, desc: str):
+        if not self.cfg.train.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True, leave=False)
+
+    # --------------------------------------------------------------- phases
+    def train(self) -> None:
+        cfg, p = self.cfg, self.progress
+        images, labels = self.data["train"]
+        n = len(images)
+        bs, interval = cfg.data.batch_size, cfg.train.update_interval
+        self.net.train(True)
+        for epoch in range(p.epoch, cfg.train.epochs):
+            order = self._order(epoch, n)
+            bar = self._bar(n, f"train epoch {epoch + 1}/{cfg.train.epochs}")
+            if bar is not None:
+                bar.update(p.sample)
+            window_c, window_y = [], []
+            t_start, n_timed = time.perf_counter(), 0
+            while p.sample < n:
+                idx = order[p.sample:p.sample + bs]
+                x = images[idx].to(self.device, non_blocking=True)
+                window_c.append(self.present(x, learning=True).cpu())
+                window_y.append(labels[idx])
+                p.sample += len(idx)
+                p.seen += len(idx)
+                n_timed += len(idx)
+                if bar is not None:
+                    bar.update(len(idx))
+                if sum(len(c) for c in window_c) >= interval or p.sample >= n:
+                    ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
+                    self._update_labels(torch.cat(window_c), torch.cat(window_y), ips, bar)
+                    window_c, window_y = [], []
+                    t_start, n_timed = time.perf_counter(), 0
+                if p.seen % cfg.train.checkpoint_every < bs:
+                    self.checkpoint()
+            if bar is not None:
+                bar.close()
+            p.epoch, p.sample = epoch + 1, 0
+        self.checkpoint()
+
+    def _order(self, epoch: int, n: int) -> torch.Tensor:
+        if not self.cfg.data.shuffle:
+            return torch.arange(n)
+        g = torch.Generator().manual_seed(int(self.cfg.seed) * 1000 + epoch)
+        return torch.randperm(n, generator=g)
+
+    def _update_labels(self, counts: torch.Tensor, labels: torch.Tensor, ips: float, bar) -> None:
+        p = self.progress
+        metrics = {"train_images_per_s": ips}
+        if p.assignments is not None:
+            acc = ev.accuracy(ev.all_activity(counts, p.assignments, N_CLASSES), labels)
+            accp = ev.accuracy(ev.proportion_weighting(counts, p.assignments, p.proportions, N_CLASSES), labels)
+            metrics.update(train_accuracy=acc, train_accuracy_proportion=accp)
+            p.curve_steps.append(p.seen)
+            p.curve_all.append(acc)
+            p.curve_prop.append(accp)
+            if bar is not None:
+                bar.set_postfix(acc=f"{100 * acc:.1f}%", ips=f"{ips:.0f}")
+        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels, N_CLASSES, rates=p.rates)
+        self.log(metrics, p.seen)
+
+    def assign(self) -> None:
+        """Final label assignment: a learning-off pass over training samples, if configured."""
+        t = self.cfg.train
+        if not t.assign_pass:
+            return
+        images, labels = self.data["train"]
+        n = len(images) if t.assign_n is None else min(t.assign_n, len(images))
+        self.net.train(False)
+        counts, ips = self.collect(images[:n], learning=False, desc="assign labels")
+        p = self.progress
+        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels[:n], N_CLASSES)
+        acc = ev.accuracy(ev.all_activity(counts, p.assignments, N_CLASSES), labels[:n])
+        self.log({"assign_accuracy": acc, "assign_images_per_s": ips}, p.seen)
+
+    def test(self) -> dict[str, Any]:
+        images, labels = self.data["test"]
+        p = self.progress
+        if len(images) == 0 or p.assignments is None:
+            return {}
+        self.net.train(False)
+        counts, ips = self.collect(images, learning=False, desc="test")
+        pred = ev.all_activity(counts, p.assignments, N_CLASSES)
+        predp = ev.proportion_weighting(counts, p.assignments, p.proportions, N_CLASSES)
+        metrics = {
+            "test_accuracy": ev.accuracy(pred, labels),
+            "test_accuracy_proportion": ev.accuracy(predp, labels),
+            "test_images_per_s": ips,
+        }
+        self.log(metrics, p.seen)
+        return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
+
+    def checkpoint(self) -> Path:
+        return save_checkpoint(self.out_dir / "checkpoint.pt", self.save_payload(self.progress))
+
+    def record_sample(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Spikes of every population for one sample (learning off), for the raster plot."""
+        self.net.train(False)
+        rec = Recorder({name: ["s"] for name in self.net.populations})
+        spikes = self.encoder(x[:1].to(self.device))
+        self.net.run({self.inp: spikes}, learning=False, recorders=[rec], reset=True)
+        return {name: rec.get(name, "s")[:, 0].reshape(rec.get(name, "s").shape[0], -1).cpu()
+                for name in self.net.populations}
+
+
+def ceil_div(a: int, b: int) -> int:
+    return int(math.ceil(a / b))

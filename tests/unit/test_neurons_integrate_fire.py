@@ -1,0 +1,209 @@
+"""IF / LIF / current_lif / conductance LIF dynamics against closed-form solutions.
+
+Engine order per step (lif.py docstring, BindsNET's LIFNodes):
+leak ``v <- v_rest + (v - v_rest) a`` (a = exp(-dt/tau)); input blocked while the
+refractory counter is > 0; ``v <- v + I``; ``s = v >= v_thresh``; reset; on a spike the
+counter is set to ``refrac_ms`` and it is decremented by ``dt`` every step, so the input
+is blocked for exactly ``refrac_ms / dt`` following steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from snnrun.core import Network, Recorder
+
+
+def spike_steps(s: torch.Tensor) -> list[int]:
+    return torch.nonzero(s.reshape(-1)).flatten().tolist()
+
+
+def run_current(kind: str, currents: list[float], T: int, dt: float, **params) -> Recorder:
+    """One population, neuron k driven by the constant current ``currents[k]`` for T steps."""
+    net = Network(dt_ms=dt)
+    net.add_population("N", kind, n=len(currents), **params)
+    rec = Recorder({"N": ["v", "s"]})
+    cur = torch.tensor(currents, dtype=torch.float32).expand(T, 1, len(currents)).contiguous()
+    net.run({"N": cur}, recorders=[rec])
+    return rec
+
+
+# --------------------------------------------------------------------------- subthreshold
+@pytest.mark.parametrize("dt", [1.0, 0.5, 0.1])
+@pytest.mark.parametrize("tau", [10.0, 20.0, 100.0])
+def test_lif_subthreshold_matches_exponential_solution(dt, tau):
+    """v_t - v_rest = a (v_{t-1} - v_rest) + I with v_0 = v_rest  =>
+    v_t = v_rest + I (1 - a^t) / (1 - a),  a = exp(-dt / tau)   (t = 1, 2, ...).
+    Threshold is out of reach so no spike interferes."""
+    currents = [0.0, 0.05, 0.2, 0.5]
+    T = 300
+    rec = run_current("lif", currents, T, dt, tau_mem_ms=tau, v_rest_mv=-65.0, v_thresh_mv=1e6, refrac_ms=0.0)
+    v = rec.get("N", "v")[:, 0, :].double()
+    a = math.exp(-dt / tau)
+    t = torch.arange(1, T + 1, dtype=torch.float64)[:, None]
+    I = torch.tensor(currents, dtype=torch.float64)[None, :]
+    expected = -65.0 + I * (1 - a ** t) / (1 - a)
+    torch.testing.assert_close(v, expected, rtol=0, atol=5e-4)
+    assert not rec.get("N", "s").any()
+    # the linearised decay 1 - dt/tau would be off by far more than the tolerance
+    wrong = -65.0 + I * (1 - (1 - dt / tau) ** t) / (dt / tau)
+    assert (v - wrong).abs().max() > 4 * 5e-4
+
+
+@pytest.mark.parametrize("dt,tau", [(1.0, 20.0), (0.5, 10.0)])
+def test_lif_relaxes_to_rest_exponentially(dt, tau):
+    """No input, v_0 = v0: v_t = v_rest + (v0 - v_rest) a^t."""
+    from snnrun.core.neurons import LIF, LIFParams
+
+    pop = LIF(LIFParams(n=2, v_rest_mv=-65.0, v_thresh_mv=1e6, tau_mem_ms=tau, refrac_ms=0.0), dt=dt)
+    pop.allocate(1)
+    pop.v.copy_(torch.tensor([[-40.0, -80.0]]))
+    a = math.exp(-dt / tau)
+    zero = torch.zeros(1, 2)
+    for t in range(1, 51):
+        pop.step(zero)
+        expected = torch.tensor([[-65.0 + 25.0 * a ** t, -65.0 - 15.0 * a ** t]])
+        torch.testing.assert_close(pop.v, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.5])
+def test_if_integrates_without_leak(dt):
+    """IF: v_t = v_rest + I t (no leak, whatever dt).  Binary fractions make every partial sum
+    exactly representable in float32, so the match is exact."""
+    currents = [0.0, 2.0 ** -6, 0.0625]
+    T = 200
+    rec = run_current("if", currents, T, dt, v_thresh_mv=1e6, refrac_ms=0.0)
+    t = torch.arange(1, T + 1, dtype=torch.float64)[:, None]
+    expected = -65.0 + torch.tensor(currents, dtype=torch.float64)[None] * t
+    assert torch.equal(rec.get("N", "v")[:, 0].double(), expected)
+
+
+@pytest.mark.parametrize("dt,tau_m,tau_s", [(1.0, 20.0, 2.0), (0.5, 10.0, 5.0)])
+def test_current_lif_closed_form(dt, tau_m, tau_s):
+    """current_lif: i_t = b i_{t-1} + I  =>  i_t = I (1 - b^t) / (1 - b);
+    v_t - v_rest = sum_{k=1..t} a^{t-k} i_k
+                 = I / (1 - b) * [(1 - a^t) / (1 - a) - b (a^t - b^t) / (a - b)]."""
+    I = 0.3
+    T = 150
+    rec = run_current("current_lif", [I], T, dt, tau_mem_ms=tau_m, tau_syn_ms=tau_s, v_thresh_mv=1e6, refrac_ms=0.0)
+    a, b = math.exp(-dt / tau_m), math.exp(-dt / tau_s)
+    expected = [
+        -65.0 + I / (1 - b) * ((1 - a ** t) / (1 - a) - b * (a ** t - b ** t) / (a - b)) for t in range(1, T + 1)
+    ]
+    torch.testing.assert_close(rec.get("N", "v")[:, 0, 0].double(), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=5e-4)
+
+
+def test_conductance_lif_first_steps_by_hand():
+    """Conductance LIF, one excitatory pulse g = 0.1 at step 1, dt = 1, tau_mem = 100, tau_ge = 1:
+    step 1: ge = 0.1; dv = (v_rest - v) + ge (E_exc - v) = 0 + 0.1 * 65 = 6.5
+            v1 = -65 + 6.5 * dt / tau = -64.935;  ge <- 0.1 e^-1
+    step 2: ge = 0.1 e^-1 (no new input); dv = (-65 - v1) + ge (0 - v1)
+            v2 = v1 + dv / 100."""
+    from snnrun.core.neurons import LIF, LIFParams
+
+    pop = LIF(LIFParams(n=1, synapse="conductance", tau_mem_ms=100.0, tau_ge_ms=1.0, refrac_ms=0.0), dt=1.0)
+    pop.allocate(1)
+    pop.step(torch.tensor([[0.1]]), torch.zeros(1, 1))
+    v1 = -65.0 + 6.5 / 100.0
+    assert pop.v.item() == pytest.approx(v1, abs=1e-5)
+    assert pop.ge.item() == pytest.approx(0.1 * math.exp(-1.0), rel=1e-6)
+    pop.step(torch.zeros(1, 1), torch.zeros(1, 1))
+    ge = 0.1 * math.exp(-1.0)
+    v2 = v1 + ((-65.0 - v1) + ge * (0.0 - v1)) / 100.0
+    assert pop.v.item() == pytest.approx(v2, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- spike counts
+def expected_if_spikes(I: float, thresh: float, rest: float, reset: float, r: int, T: int) -> list[int]:
+    """IF from v_rest: first spike after n1 = ceil((thresh - rest) / I) input steps; after each
+    spike r = refrac/dt blocked steps at v_reset, then n = ceil((thresh - reset) / I) steps.
+    0-based step indices: t_1 = n1 - 1, t_{k+1} = t_k + r + n."""
+    n1 = math.ceil((thresh - rest) / I)
+    n = math.ceil((thresh - reset) / I)
+    out, t = [], n1 - 1
+    while t < T:
+        out.append(t)
+        t += r + n
+    return out
+
+
+@pytest.mark.parametrize(
+    "dt,refrac,reset",
+    [(1.0, 0.0, -65.0), (1.0, 5.0, -65.0), (0.5, 5.0, -65.0), (0.5, 2.0, -70.0), (1.0, 3.0, -60.0)],
+)
+def test_if_spike_times_match_isi_formula(dt, refrac, reset):
+    # I = 1 hits threshold exactly (13 steps, tests ">="); 3 -> ceil(4.33) = 5; 0.7 -> ceil(18.57) = 19;
+    # 13 and 20 fire after one step.
+    currents = [1.0, 3.0, 0.7, 13.0, 20.0]
+    T = 400
+    rec = run_current("if", currents, T, dt, v_rest_mv=-65.0, v_reset_mv=reset, v_thresh_mv=-52.0, refrac_ms=refrac)
+    r = round(refrac / dt)
+    s = rec.get("N", "s")[:, 0]
+    for k, I in enumerate(currents):
+        expected = expected_if_spikes(I, -52.0, -65.0, reset, r, T)
+        assert spike_steps(s[:, k]) == expected, f"I={I}"
+    # and the hand numbers for one case, to pin the formula itself:
+    if (dt, refrac, reset) == (1.0, 5.0, -65.0):
+        assert expected_if_spikes(3.0, -52.0, -65.0, -65.0, 5, 40) == [4, 14, 24, 34]
+
+
+def lif_steps_to_threshold(d0: float, I: float, a: float, theta: float) -> int:
+    """Smallest n >= 1 with d0 a^n + A (1 - a^n) >= theta, A = I / (1 - a) (> theta):
+    (A - d0) a^n <= A - theta  <=>  n >= ln((A - theta) / (A - d0)) / ln a."""
+    A = I / (1 - a)
+    x = math.log((A - theta) / (A - d0)) / math.log(a)
+    assert abs(x - round(x)) > 1e-3, f"parameters put the crossing within float error of a step ({x})"
+    return max(1, math.ceil(x))
+
+
+@pytest.mark.parametrize(
+    "dt,tau,refrac,reset",
+    [(1.0, 100.0, 5.0, -65.0), (0.5, 100.0, 5.0, -65.0), (1.0, 20.0, 2.0, -70.0), (0.5, 10.0, 1.5, -60.0), (1.0, 50.0, 0.0, -65.0)],
+)
+def test_lif_spike_times_match_isi_formula(dt, tau, refrac, reset):
+    """LIF from rest: first spike after n1 steps (d0 = 0); after a spike r = refrac/dt blocked
+    steps in which v leaks from v_reset: d = (v_reset - v_rest) a^r; then n(d) input steps.
+    ISI = r + n(d), constant after the first spike."""
+    rest, thresh = -65.0, -52.0
+    theta = thresh - rest
+    a = math.exp(-dt / tau)
+    r = round(refrac / dt)
+    # asymptotes I/(1-a) well above 13 mV, one far below (never fires)
+    currents = [x * (1 - a) for x in (15.3, 22.7, 60.1, 400.3)] + [0.5 * theta * (1 - a)]
+    T = round(600 / dt)
+    rec = run_current("lif", currents, T, dt, v_rest_mv=rest, v_reset_mv=reset, v_thresh_mv=thresh, tau_mem_ms=tau, refrac_ms=refrac)
+    s = rec.get("N", "s")[:, 0]
+    for k, I in enumerate(currents[:-1]):
+        n1 = lif_steps_to_threshold(0.0, I, a, theta)
+        n = lif_steps_to_threshold((reset - rest) * a ** r, I, a, theta)
+        expected, t = [], n1 - 1
+        while t < T:
+            expected.append(t)
+            t += r + n
+        assert len(expected) >= 2
+        assert spike_steps(s[:, k]) == expected, f"I={I}"
+    assert not s[:, -1].any(), "asymptote below threshold must never fire"
+
+
+def test_lif_isi_by_hand():
+    """Pinned hand numbers: dt = 1, tau = 100, I = 1 mV/step, refrac 5, reset = rest.
+    a = e^-0.01, A = 1/(1-a) = 100.50; n = ceil(ln((100.50-13)/100.50)/ln a) = ceil(13.86) = 14.
+    Spikes at 0-based steps 13, 13+5+14 = 32, 51, ..."""
+    rec = run_current("lif", [1.0], 60, 1.0, tau_mem_ms=100.0, refrac_ms=5.0)
+    assert spike_steps(rec.get("N", "s")[:, 0, 0]) == [13, 32, 51]
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.5])
+def test_refractory_blocks_input_for_refrac_over_dt_steps(dt):
+    """After a spike at step t_s (v <- v_reset), with refrac = 4 ms: v stays at reset for
+    exactly 4/dt steps (IF, no leak), then integrates I again."""
+    I = 20.0  # every unblocked step crosses threshold
+    rec = run_current("if", [I], 40, dt, refrac_ms=4.0)
+    v = rec.get("N", "v")[:, 0, 0]
+    s = rec.get("N", "s")[:, 0, 0]
+    r = round(4.0 / dt)
+    assert spike_steps(s)[:3] == [0, r + 1, 2 * (r + 1)]
+    assert torch.all(v[1 : r + 1] == -65.0)
