@@ -2,7 +2,8 @@
 
 ``make_simulator(net, counted, backend)`` returns an object whose
 ``run(inputs, learning)`` simulates one presentation (``inputs`` as for
-:meth:`Network.run`) and returns on-device spike counts ``{population: [B, *shape]}``.
+:meth:`Network.run`, or :class:`~snnrun.core.encoders.BernoulliTrain` probabilities that the
+backend samples itself) and returns on-device spike counts ``{population: [B, *shape]}``.
 
 * ``torch`` -- the reference: :meth:`Network.run`, eager torch, any device.
 * ``numba`` -- a fused, event-driven CPU kernel generated for the network at build time
@@ -17,6 +18,7 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 
+from .encoders import BernoulliTrain
 from .network import Network
 from .record import SpikeCounter
 
@@ -32,6 +34,7 @@ class TorchSimulator:
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
+        inputs = {k: v.sample() if isinstance(v, BernoulliTrain) else v for k, v in inputs.items()}
         self.net.run(inputs, n_steps=n_steps, learning=learning, recorders=[self.counter, *recorders])
         return {k: v.clone() for k, v in self.counter.counts.items()}
 

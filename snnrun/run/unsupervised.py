@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..core import Network, Recorder
-from ..core.encoders import Encoder
+from ..core.encoders import BernoulliTrain, Encoder
 from . import evaluation as ev
 from .checkpoint import save_checkpoint
 
@@ -76,7 +76,8 @@ class UnsupervisedRunner:
         need = torch.ones(B, dtype=torch.bool, device=self.device)
         for attempt in range(t.max_retries + 1 if t.min_spikes > 0 else 1):
             scale = (factor * need).view(B, *([1] * (x.dim() - 1)))
-            spikes = self.encoder(x * scale, self.gen_device)
+            xs = x * scale
+            spikes = self.encoder.train(xs) or self.encoder(xs)
             if self.rest_steps == 0:
                 self.net.reset_state()
             c = self.sim.run({self.inp: spikes}, learning=learning)[self.exc].reshape(B, -1)
@@ -91,14 +92,10 @@ class UnsupervisedRunner:
             factor = factor + need * (t.intensity_step / base)
         return counts
 
-    @property
-    def gen_device(self) -> Optional[torch.Generator]:
-        return None  # the global (seeded) RNG of the device; a CPU generator can't feed CUDA draws
-
     def _rest(self, learning: bool) -> None:
-        shape = (self.rest_steps, self.net.batch, *self.net.populations[self.inp].shape)
-        if self._rest_input is None or tuple(self._rest_input.shape) != shape:
-            self._rest_input = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        shape = (self.net.batch, *self.net.populations[self.inp].shape)
+        if self._rest_input is None or tuple(self._rest_input.prob.shape) != shape:
+            self._rest_input = BernoulliTrain(torch.zeros(shape, device=self.device), self.rest_steps)
         self.sim.run({self.inp: self._rest_input}, learning=learning)
 
     def collect(self, images: torch.Tensor, learning: bool, desc: str, on_batch=None) -> tuple[torch.Tensor, float]:

@@ -92,6 +92,30 @@ def test_post_pre_pair_grid(dt):
         assert dw[0, 0].item() > 0 > dw[1, 0].item()
 
 
+@pytest.mark.parametrize("mode", ["set", "additive"])
+def test_post_pre_trace_modes_with_two_pre_spikes(mode):
+    """Pre spikes at steps 5 and 8, post at 10 (dt = 1, tau = 20, trace_scale 0.5).
+    Pre trace at step 10: "set" keeps only the latest spike: 0.5 e^{-2/20};
+    "additive" sums both: 0.5 (e^{-2/20} + e^{-5/20}).  dw = nu_post * that (no depression:
+    the post trace is 0 at both pre spikes)."""
+    nu_post = 1e-2
+    net = Network()
+    net.add_population("X", "input", n=1, traces=True, trace_mode=mode, trace_scale=0.5)
+    net.add_population("E", "mcculloch_pitts", n=1, traces=True)
+    net.add_connection("XE", "X", "E", "dense", weight=0.05, wmin=0, wmax=1,
+                       learning={"kind": "post_pre", "nu_pre": 1e-3, "nu_post": nu_post})
+    x, cur = torch.zeros(12, 1, 1), torch.zeros(12, 1, 1)
+    x[[5, 8]] = 1.0
+    cur[10] = 1.0
+    rec = Recorder({"X": ["x"], "E": ["s"]})
+    net.run({"X": x, "E": cur}, recorders=[rec])
+    assert rec.get("E", "s")[:, 0, 0].nonzero().flatten().tolist() == [10]
+    e = math.exp
+    x10 = 0.5 * e(-2 / 20) if mode == "set" else 0.5 * (e(-2 / 20) + e(-5 / 20))
+    assert rec.get("X", "x")[10, 0, 0].item() == pytest.approx(x10, rel=1e-6)
+    assert net.weights("XE").item() - 0.05 == pytest.approx(nu_post * x10, abs=1e-7)
+
+
 def test_weight_dependent_post_pre_soft_bounds():
     """Soft bounds: LTP scaled by (wmax - w), LTD by (w - wmin); w0 = 0.3, wmin = -0.5, wmax = 1,
     so the factors are 0.7 and 0.8.  Each synapse has one event (or a simultaneous pair
@@ -197,21 +221,23 @@ def test_mstdpet_rejects_per_sample_reward():
         run_pairs({"kind": "mstdpet"}, [(1, 0)], [(2, 0)], 1, 1, 5, B=2, reward=[1.0, 0.0])
 
 
+@pytest.mark.parametrize("B", [2, 3])
 @pytest.mark.parametrize("kind", ["post_pre", "hebbian", "triplet_post_pre", "mstdp"])
-def test_reduction_mean_is_half_of_sum_for_two_identical_samples(kind):
-    """Batch of 2 identical samples: sum = 2 x single-sample update, mean = 1 x."""
+def test_reduction_mean_is_half_of_sum_for_two_identical_samples(kind, B):
+    """Batch of B identical samples: sum = B x single-sample update, mean = 1 x (= sum / B;
+    for B = 2, mean is half of sum)."""
     rule = {"kind": kind, "nu_pre": 3e-3, "nu_post": 1e-2}
     if kind == "mstdp":
         rule = {"kind": kind, "nu": 1e-2}
     pre, post = [(3, 0), (13, 0)], [(5, 0), (10, 0)]  # asymmetric, so no rule cancels to 0
     kw = dict(reward=1.0, w0=0.3)
     _, single = run_pairs({**rule, "reduction": "sum"}, pre, post, 1, 1, 20, B=1, **kw)
-    _, s2 = run_pairs({**rule, "reduction": "sum"}, pre, post, 1, 1, 20, B=2, **kw)
-    _, m2 = run_pairs({**rule, "reduction": "mean"}, pre, post, 1, 1, 20, B=2, **kw)
+    _, s2 = run_pairs({**rule, "reduction": "sum"}, pre, post, 1, 1, 20, B=B, **kw)
+    _, m2 = run_pairs({**rule, "reduction": "mean"}, pre, post, 1, 1, 20, B=B, **kw)
     assert single.abs().item() > 1e-4
-    assert s2.item() == pytest.approx(2 * single.item(), rel=1e-5)
+    assert s2.item() == pytest.approx(B * single.item(), rel=1e-5)
     assert m2.item() == pytest.approx(single.item(), rel=1e-5)
-    assert m2.item() == pytest.approx(0.5 * s2.item(), rel=1e-5)
+    assert m2.item() == pytest.approx(s2.item() / B, rel=1e-5)
 
 
 def test_weight_decay_and_learning_switch():

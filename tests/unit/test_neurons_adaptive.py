@@ -134,6 +134,20 @@ def test_adaptive_lif_threshold_includes_theta():
     assert pop.s[0].tolist() == [False, True]
 
 
+def test_threshold_uses_theta_decayed_in_the_same_step():
+    """Order within a step: theta decays before the threshold test.  theta = 4 after a spike,
+    tau_theta = 10, dt = 1: next step theta = 4 e^{-0.1} = 3.619, so v = -52 + 3.7 fires
+    (it would not against the undecayed 4); v = -52 + 3.5 does not."""
+    for kind, extra in (("adaptive_lif", {}), ("diehl_cook", {"one_spike": False, "v_reset_mv": -65.0})):
+        net = Network()
+        pop = net.add_population("E", kind, n=2, theta_plus_mv=4.0, tau_theta_ms=10.0, refrac_ms=0.0, **extra)
+        pop.allocate(1)
+        pop.step(torch.tensor([[BIG, BIG]]))
+        assert torch.allclose(pop.theta, torch.full_like(pop.theta, 4.0))
+        pop.step(torch.tensor([[13.0 + 3.7, 13.0 + 3.5]]))
+        assert pop.s[0].tolist() == [True, False], kind
+
+
 def test_one_spike_keeps_one_winner_but_resets_all_crossers():
     """diehl_cook one_spike: sample 0 has crossers {0, 1, 3}, sample 1 has {2}, sample 2 none.
     Exactly one spike per sample with crossers, the winner is a crosser; every crosser is reset

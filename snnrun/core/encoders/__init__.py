@@ -14,8 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import ClassVar, Optional
+from typing import ClassVar, NamedTuple, Optional
 
 import torch
 
@@ -32,9 +31,23 @@ class EncoderParams:
         check(self.time_ms > 0, "time_ms", f"must be > 0, got {self.time_ms}")
 
 
+class BernoulliTrain(NamedTuple):
+    """A spike train given by its per-step spike probability ``prob [B, *shape]`` over
+    ``n_steps`` steps (independent Bernoulli draws each step).  Backends that can draw the
+    spikes themselves (the fused kernel) take it as is; :meth:`sample` materialises it."""
+
+    prob: torch.Tensor
+    n_steps: int
+
+    def sample(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        p = self.prob
+        return torch.rand((self.n_steps, *p.shape), device=p.device, generator=generator) < p
+
+
 class Encoder:
     kind: ClassVar[str] = "?"
     spikes: ClassVar[bool] = True
+    nonnegative: ClassVar[bool] = False
 
     def __init__(self, params: EncoderParams, dt: float = 1.0):
         self.params = params
@@ -44,10 +57,16 @@ class Encoder:
     def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         if torch.is_floating_point(x) and not torch.isfinite(x).all():
             raise ValueError(f"{self.kind} encoder: input contains NaN or inf")
+        if self.nonnegative and bool((x < 0).any()):
+            raise ValueError(f"{self.kind} encoder: input values must be >= 0 (they scale a rate)")
         return self.encode(x, generator)
 
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         raise NotImplementedError
+
+    def train(self, x: torch.Tensor) -> "BernoulliTrain | None":
+        """The spike train as a :class:`BernoulliTrain` when it is one (``None`` otherwise)."""
+        return None
 
 
 def _rand(shape, x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -67,11 +86,16 @@ class PoissonParams(EncoderParams):
 class Poisson(Encoder):
     """Poisson spike trains with rate ``value * intensity`` Hz."""
 
+    nonnegative = True
+
+    def probability(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() * (self.params.intensity * self.dt / 1000.0)).clamp_(0.0, 1.0)
+
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        if (x < 0).any():
-            raise ValueError("poisson encoder: rates must be >= 0")
-        p = (x.float() * (self.params.intensity * self.dt / 1000.0)).clamp_(max=1.0)
-        return _rand((self.n_steps, *x.shape), x, generator) < p
+        return BernoulliTrain(self.probability(x), self.n_steps).sample(generator)
+
+    def train(self, x: torch.Tensor) -> BernoulliTrain:
+        return BernoulliTrain(self.probability(x), self.n_steps)
 
 
 @dataclasses.dataclass
@@ -87,9 +111,14 @@ class BernoulliParams(EncoderParams):
 class Bernoulli(Encoder):
     """Spike with probability ``value * max_prob`` every step."""
 
+    def probability(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() * self.params.max_prob).clamp_(0.0, 1.0)
+
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        p = (x.float() * self.params.max_prob).clamp_(0.0, 1.0)
-        return _rand((self.n_steps, *x.shape), x, generator) < p
+        return BernoulliTrain(self.probability(x), self.n_steps).sample(generator)
+
+    def train(self, x: torch.Tensor) -> BernoulliTrain:
+        return BernoulliTrain(self.probability(x), self.n_steps)
 
 
 @ENCODERS.register("rank_order", EncoderParams)
@@ -131,4 +160,4 @@ class Single(Encoder):
         return out
 
 
-__all__ = ["ENCODERS", "Encoder", "EncoderParams", "Poisson", "Bernoulli", "RankOrder", "Repeat", "Single", "math"]
+__all__ = ["ENCODERS", "BernoulliTrain", "Encoder", "EncoderParams", "Poisson", "Bernoulli", "RankOrder", "Repeat", "Single"]

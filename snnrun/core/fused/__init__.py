@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from ..encoders import BernoulliTrain
 from ..network import Network
 from .codegen import SUPPORTED_CONNS, SUPPORTED_POPS, SUPPORTED_RULES, KernelSource, emit_connection, emit_population, emit_rule
 
@@ -82,35 +83,30 @@ class FusedSimulator:
         self._built: dict[tuple, tuple] = {}
         self.counts: dict[str, torch.Tensor] = {}
 
-    def _build(self, input_names: tuple[str, ...]) -> tuple:
+    def _generate(self, inputs: tuple[tuple[str, bool], ...]) -> KernelSource:
+        """Kernel source for inputs ``((population, is_probability), ...)``."""
         net = self.net
-        names = list(net.populations)
+        kinds = dict(inputs)
         pops = list(net.populations.values())
         src = KernelSource()
         for k, (name, pop) in enumerate(net.populations.items()):
-            emit_population(src, k, pop, k if name in input_names else None, name in self.counted)
+            emit_population(src, k, pop, k if name in kinds else None, name in self.counted, kinds.get(name, False))
         conns = list(net.connections.values())
         for k, conn in enumerate(conns):
             emit_connection(src, k, conn, pops, {})
         for k, conn in enumerate(conns):
             if conn.rule is not None and conn.learning_enabled:
                 emit_rule(src, k, conn, pops)
-        delayed = [c for c in conns if c.max_delay > 0]
-        kernel = load_kernel(src.source())
-        return kernel, src.args, delayed, names
+        return src
 
-    def source(self, input_names: Sequence[str]) -> str:
+    def _build(self, inputs: tuple[tuple[str, bool], ...]) -> tuple:
+        src = self._generate(inputs)
+        delayed = [c for c in self.net.connections.values() if c.max_delay > 0]
+        return load_kernel(src.source()), src.args, delayed, list(self.net.populations)
+
+    def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
         """The generated kernel source (for inspection)."""
-        src = KernelSource()
-        net = self.net
-        pops = list(net.populations.values())
-        for k, (name, pop) in enumerate(net.populations.items()):
-            emit_population(src, k, pop, k if name in input_names else None, name in self.counted)
-        for k, conn in enumerate(net.connections.values()):
-            emit_connection(src, k, conn, pops, {})
-            if conn.rule is not None and conn.learning_enabled:
-                emit_rule(src, k, conn, pops)
-        return src.source()
+        return self._generate(tuple((n, probabilities) for n in input_names)).source()
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
@@ -119,10 +115,12 @@ class FusedSimulator:
             from ..simulate import TorchSimulator
 
             return TorchSimulator(net, self.counted).run(inputs, learning, n_steps, recorders)
-        T, batch = net._check_inputs(inputs, n_steps)
+        probs = {k: v for k, v in inputs.items() if isinstance(v, BernoulliTrain)}
+        shaped = {k: (v if k not in probs else v.prob.expand(v.n_steps, *v.prob.shape)) for k, v in inputs.items()}
+        T, batch = net._check_inputs(shaped, n_steps)
         if batch != net.batch or net._plan is None:
             net.allocate(batch)
-        key = tuple(sorted(inputs))
+        key = tuple(sorted((k, k in probs) for k in inputs))
         if key not in self._built:
             self._built[key] = self._build(key)
         kernel, specs, delayed, names = self._built[key]
@@ -138,6 +136,8 @@ class FusedSimulator:
                 what, k = spec
                 if what == "count":
                     args.append(self.counts[names[k]].numpy())
+                elif names[k] in probs:
+                    args.append(probs[names[k]].prob.reshape(batch, -1).to(torch.float32).contiguous().numpy())
                 else:
                     x = inputs[names[k]][:T]
                     x = x.reshape(x.shape[0], batch, -1)

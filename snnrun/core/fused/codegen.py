@@ -83,7 +83,8 @@ class KernelSource:
 
 
 # ---------------------------------------------------------------------- populations
-def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None, counted: bool) -> None:
+def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None, counted: bool,
+                    prob_input: bool = False) -> None:
     """Per-population arrays, spike lists, input buffers and the update code."""
     P = f"p{k}"
     n = pop.n
@@ -110,6 +111,23 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
             src.zero.append(f"{P}_ii[:, :] = 0.0")
     if input_index is not None:
         src.arg(f"{P}_xin" if isinstance(pop, Input) else f"{P}_ext", ("input", input_index))
+        if isinstance(pop, Input) and prob_input:
+            # spikes drawn here: Bernoulli(prob) each step, by geometric jumps between spikes
+            src.setup.append(
+                f"{P}_gen = np.zeros((T, B, {n}), np.bool_)\n"
+                f"for b in range(B):\n"
+                f"    for j in range({n}):\n"
+                f"        p = {P}_xin[b, j]\n"
+                f"        if p <= 0.0:\n            continue\n"
+                f"        if p >= 1.0:\n"
+                f"            for tt in range(T):\n                {P}_gen[tt, b, j] = True\n"
+                f"            continue\n"
+                f"        lq = np.log1p(-p)\n"
+                f"        tt = int(np.floor(np.log(1.0 - np.random.random()) / lq))\n"
+                f"        while tt < T:\n"
+                f"            {P}_gen[tt, b, j] = True\n"
+                f"            tt += 1 + int(np.floor(np.log(1.0 - np.random.random()) / lq))"
+            )
     if counted:
         src.arg(f"{P}_count", ("count", k))
     trace = ""
@@ -121,7 +139,7 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
     ext = ""
     if input_index is not None and not isinstance(pop, Input):
         ext = f"{P}_ie[b, j] += {P}_ext[t, b, j]\n"
-    body = neuron_body(src, P, pop)
+    body = neuron_body(src, P, pop, prob_input)
     pre_loop, post_loop = "", ""
     if isinstance(pop, DiehlCook):
         src.arg(f"{P}_theta", lambda pop=pop: pop.theta.view(-1))
@@ -173,10 +191,10 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
     src.update.append("\n".join(line for line in lines if line is not None))
 
 
-def neuron_body(src: KernelSource, P: str, pop: Any) -> str:
+def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -> str:
     """Code computing ``s`` (bool) for neuron (b, j), updating its state arrays."""
     if isinstance(pop, Input):
-        return f"s = {P}_xin[t, b, j] != 0\n"
+        return f"s = {P}_gen[t, b, j]\n" if prob_input else f"s = {P}_xin[t, b, j] != 0\n"
     if isinstance(pop, McCullochPitts):
         src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
         return f"v = {P}_ie[b, j]\n{P}_v[b, j] = v\ns = v >= {f32(pop.v_thresh)}\n"
