@@ -235,9 +235,10 @@ def test_reduction_mean_is_half_of_sum_for_two_identical_samples(kind, B):
     _, s2 = run_pairs({**rule, "reduction": "sum"}, pre, post, 1, 1, 20, B=B, **kw)
     _, m2 = run_pairs({**rule, "reduction": "mean"}, pre, post, 1, 1, 20, B=B, **kw)
     assert single.abs().item() > 1e-4
-    assert s2.item() == pytest.approx(B * single.item(), rel=1e-5)
-    assert m2.item() == pytest.approx(single.item(), rel=1e-5)
-    assert m2.item() == pytest.approx(s2.item() / B, rel=1e-5)
+    tol = dict(rel=1e-5, abs=2e-7)  # a few float32 ulps of w ~ 0.3 per update
+    assert s2.item() == pytest.approx(B * single.item(), **tol)
+    assert m2.item() == pytest.approx(single.item(), **tol)
+    assert m2.item() == pytest.approx(s2.item() / B, **tol)
 
 
 def test_weight_decay_and_learning_switch():

@@ -351,7 +351,7 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     if hi < math.inf:
         clamp += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
     if masked:
-        clamp = f"w = w * {C}_mask[i, j]\n" + clamp
+        clamp = clamp + f"w = w * {C}_mask[i, j]\n"
     nu_pre = f"{C}_nupre"
     nu_post = f"{C}_nupost"
     if isinstance(rule, TripletPostPre):

@@ -1,0 +1,156 @@
+"""Every component kind builds from YAML; every bad input gives one clear error naming
+the config path (and, for kinds, the valid choices)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_module
+
+from snnrun.build import build_encoder, build_network
+from snnrun.config import ConfigError
+from snnrun.core import CONNECTIONS, ENCODERS, NEURONS, RULES
+
+ALL_KINDS_YAML = """
+populations:
+  X:   {kind: input, shape: [1, 6, 6], traces: true}
+  IF:  {kind: if, n: 4}
+  L:   {kind: lif, n: 4, traces: true, trace_mode: additive}
+  LC:  {kind: lif, n: 4, synapse: conductance}
+  CL:  {kind: current_lif, n: 4, tau_syn_ms: 3.0}
+  AL:  {kind: adaptive_lif, n: 4, theta_plus_mv: 0.5}
+  DC:  {kind: diehl_cook, n: 4, traces: true}
+  IZ:  {kind: izhikevich, n: 4, preset: chattering}
+  MP:  {kind: mcculloch_pitts, n: 4, v_thresh_mv: 0.5}
+  CV:  {kind: lif, shape: [2, 4, 4], traces: true}
+  LO:  {kind: lif, shape: [2, 2, 2], traces: true}
+connections:
+  d:   {kind: dense, source: X, target: L, weight: {dist: normal, mean: 0.5, std: 0.1}, wmin: 0, wmax: 1, norm: 5.0,
+        learning: {kind: post_pre, nu_pre: 1.0e-4, nu_post: 1.0e-2, reduction: mean}}
+  wd:  {kind: dense, source: X, target: DC, weight: 0.2, wmin: 0, wmax: 1, learning: {kind: weight_dependent_post_pre}}
+  hb:  {kind: dense, source: X, target: IF, weight: 0.1, learning: {kind: hebbian}, bias: 0.5}
+  tr:  {kind: dense, source: X, target: LC, delay_ms: {max_ms: 3}, learning: {kind: triplet_post_pre}}
+  ms:  {kind: dense, source: X, target: CL, learning: {kind: mstdp, nu: 0.1}}
+  me:  {kind: dense, source: X, target: AL, learning: {kind: mstdpet, tau_e_ms: 10.0, reward_mode: episode}}
+  nn:  {kind: dense, source: X, target: IZ, delay_ms: 2, learning: {kind: none}}
+  rec: {kind: dense, source: L, target: L, weight: -1.0, mask: all_but_self}
+  inh: {kind: dense, source: L, target: LC, weight: 2.0, receptor: inh}
+  o2o: {kind: one_to_one, source: L, target: MP, weight: 1.0}
+  cv:  {kind: conv2d, source: X, target: CV, kernel_size: 3, stride: 1, padding: 0, learning: {kind: post_pre}}
+  lo:  {kind: local, source: X, target: LO, kernel_size: 3, stride: 3, learning: {kind: post_pre}, norm: 1.0}
+  sp:  {kind: sparse, source: X, target: L, density: 0.5, learning: {kind: post_pre}}
+"""
+
+
+def test_every_kind_is_covered_by_the_yaml():
+    cfg = yaml.safe_load(ALL_KINDS_YAML)
+    used_pops = {p["kind"] for p in cfg["populations"].values()}
+    used_conns = {c["kind"] for c in cfg["connections"].values()}
+    used_rules = {c["learning"]["kind"] for c in cfg["connections"].values() if "learning" in c}
+    assert used_pops == set(NEURONS.kinds())
+    assert used_conns == set(CONNECTIONS.kinds())
+    assert used_rules == set(RULES.kinds()) - {"none"} | {"none"}
+
+
+def test_all_kinds_build_from_yaml_and_run():
+    net = build_network(yaml.safe_load(ALL_KINDS_YAML), dt_ms=1.0, seed=0)
+    assert set(net.populations) == set(yaml.safe_load(ALL_KINDS_YAML)["populations"])
+    x = torch.rand(20, 2, 1, 6, 6) < 0.3
+    net.set_reward(1.0)
+    net.run({"X": x})
+    for pop in net.populations.values():
+        assert pop.s.shape == (2, *pop.shape)
+    state = net.state_dict()
+    assert "populations.DC.theta" in state and "connections.cv.w" in state
+
+
+@pytest.mark.parametrize("kind", ENCODERS.kinds())
+def test_every_encoder_builds(kind):
+    enc = build_encoder({"kind": kind, "time_ms": 10.0}, dt_ms=1.0)
+    out = enc(torch.rand(3, 5))
+    assert out.shape == (10, 3, 5)
+
+
+BASE = {
+    "populations": {"X": {"kind": "input", "n": 4}, "E": {"kind": "lif", "n": 3}},
+    "connections": {"XE": {"kind": "dense", "source": "X", "target": "E", "weight": 0.5,
+                           "learning": {"kind": "post_pre"}}},
+}
+
+BAD = [
+    ("populations.E.kind", "lif2", "network.populations.E.kind: 'lif2' is not a neuron kind", "choose one of: "),
+    ("populations.E.n", -5, "network.populations.E.n: must be a positive integer, got -5", None),
+    ("populations.E.n", "ten", "network.populations.E.n: expected an integer, got 'ten'", None),
+    ("populations.E.tau_mem_ms", "abc", "network.populations.E.tau_mem_ms: expected a number, got 'abc'", None),
+    ("populations.E.tau_mem_ms", -1.0, "network.populations.E.tau_mem_ms: must be > 0", None),
+    ("populations.E.tua_mem_ms", 3.0, "network.populations.E.tua_mem_ms: unknown key (did you mean 'tau_mem_ms'?)", None),
+    ("populations.E.traces", "yes", "network.populations.E.traces: expected true/false", None),
+    ("populations.E.shape", [2, 0], "network.populations.E.shape: dimensions must be positive", None),
+    ("connections.XE.source", "Y", "network.connections.XE.source: 'Y' is not a population; populations are: X, E", None),
+    ("connections.XE.target", None, "network.connections.XE.target: missing required value", None),
+    ("connections.XE.kind", "fully_connected", "network.connections.XE.kind: 'fully_connected' is not a connection kind",
+     "choose one of: "),
+    ("connections.XE.learning.kind", "stdp", "network.connections.XE.learning.kind: 'stdp' is not a learning rule kind",
+     "post_pre"),
+    ("connections.XE.learning.nu_pre", "x", "network.connections.XE.learning.nu_pre: expected a number", None),
+    ("connections.XE.weight", {"dist": "gaussian"}, "network.connections.XE.weight.dist: 'gaussian' is not one of", None),
+    ("connections.XE.kind", "one_to_one", "network.connections.XE.target: one_to_one needs equal sizes", None),
+    ("connections.XE.delay_ms", 0.3, "network.connections.XE.delay_ms: 0.3 ms is not a whole number", None),
+    ("connections.XE.wmax", -1.0, "network.connections.XE.wmax: must be >= wmin", None),
+]
+
+
+def _set(cfg, dotted, value):
+    node = cfg
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        node = node[k]
+    if value is None:
+        node.pop(keys[-1])
+    else:
+        node[keys[-1]] = value
+
+
+@pytest.mark.parametrize("key,value,expected,also", BAD, ids=[f"{k}={v}" for k, v, _, _ in BAD])
+def test_bad_network_config_names_the_path(key, value, expected, also):
+    cfg = copy.deepcopy(BASE)
+    _set(cfg, key, value)
+    if key == "connections.XE.wmax":
+        cfg["connections"]["XE"]["wmin"] = 0.0
+    with pytest.raises(ConfigError) as err:
+        build_network(cfg)
+    msg = str(err.value)
+    assert msg.startswith(expected), msg
+    assert "\n" not in msg
+    if also:
+        assert also in msg
+
+
+def test_conv_shape_mismatch_is_reported():
+    cfg = yaml.safe_load("""
+populations:
+  X: {kind: input, shape: [1, 6, 6]}
+  C: {kind: lif, shape: [2, 5, 5]}
+connections:
+  c: {kind: conv2d, source: X, target: C, kernel_size: 3}
+""")
+    with pytest.raises(ConfigError, match=r"network.connections.c.target: .*\[2, 4, 4\]"):
+        build_network(cfg)
+
+
+def test_unknown_encoder_kind_lists_choices():
+    with pytest.raises(ConfigError, match="encoder.kind: 'poison' is not a encoder kind .*choose one of: poisson"):
+        build_encoder({"kind": "poison"})
+
+
+@pytest.mark.parametrize("experiment", ["diehl_cook", "diehl_cook_bindsnet"])
+def test_experiment_configs_compose_and_build(experiment):
+    with initialize_config_module("snnrun.configs", version_base="1.3"):
+        cfg = compose("config", overrides=[f"+experiment={experiment}", "n_neurons=16"])
+    net = build_network(cfg.network, dt_ms=cfg.dt_ms, seed=0)
+    assert net.populations["Ae"].n == 16
+    assert cfg.name == experiment
+    build_encoder(cfg.encoder, dt_ms=cfg.dt_ms)

@@ -1,0 +1,37 @@
+"""Test-wide settings: data from ../shared/data (or $SNNRUN_DATA_DIR), caches in a temp
+dir, nothing downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    os.environ.setdefault("SNNRUN_DATA_DIR", str(SHARED_DATA))
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ["SNNRUN_DATA_DIR"])
+    if not (path / "MNIST" / "raw").exists():
+        pytest.skip(f"MNIST not found under {path} (set SNNRUN_DATA_DIR)")
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
