@@ -207,3 +207,26 @@ def test_refractory_blocks_input_for_refrac_over_dt_steps(dt):
     r = round(4.0 / dt)
     assert spike_steps(s)[:3] == [0, r + 1, 2 * (r + 1)]
     assert torch.all(v[1 : r + 1] == -65.0)
+
+
+@pytest.mark.parametrize("kind", ["if", "lif"])
+@pytest.mark.parametrize(
+    "dt,refrac,blocked",
+    [
+        (0.1, 5.0, 50),   # 0.1 is not exact in binary: 5.0 - 50 x float32(0.1) != 0
+        (0.2, 1.0, 5),
+        (0.05, 2.0, 40),
+        (0.01, 1.0, 100),
+        (0.3, 3.0, 10),
+        (1.0, 2.5, 3),    # not a whole number of steps: rounded up (BindsNET's counter > 0 rule)
+        (0.5, 0.2, 1),
+    ],
+)
+def test_refractory_exact_step_count_for_any_dt(kind, dt, refrac, blocked):
+    """A current that crosses threshold in one step makes the neuron fire on the first step
+    after the refractory period: ISI = blocked + 1 steps, blocked = ceil(refrac / dt) (the
+    exact ratio, not its float32 countdown).  Hand values in the parameter list."""
+    T = 3 * (blocked + 1) + 1
+    rec = run_current(kind, [1000.0], T, dt, refrac_ms=refrac)
+    st = spike_steps(rec.get("N", "s")[:, 0, 0])
+    assert st == list(range(0, T, blocked + 1))

@@ -13,6 +13,14 @@ Three kinds of data are kept apart:
 * slow state, listed in ``slow_state`` and kept across samples (e.g. the adaptive
   thresholds ``theta`` of Diehl & Cook neurons); it appears in ``state_dict()``.
 
+Refractoriness: a spike sets the counter ``refrac_count`` to the refractory period (ms,
+rounded up to whole steps: ``ceil(refrac_ms / dt) * dt``, a ratio within 1e-6 of an
+integer counting as that integer); every step decrements it by ``dt`` (clamped at 0).  A
+neuron is refractory while its counter is at least half a step (``>= dt / 2``), so input
+is blocked for exactly ``ceil(refrac_ms / dt)`` steps after a spike even when ``dt`` is
+not exact in binary (repeatedly subtracting float32 0.1 from 5.0 does not reach 0 after
+50 steps; testing ``counter > 0`` blocked 51).
+
 Spike traces (optional, ``traces=True``), after the spikes of the step are known::
 
     x <- x * exp(-dt / trace_tau_ms)
@@ -31,6 +39,7 @@ import torch
 from ..registry import Registry, check
 
 NEURONS: Registry["Population"] = Registry("neuron")
+SCRATCH = frozenset({"thresh", "noise", "winner", "flat_s"})  # work buffers, not state
 
 
 @dataclasses.dataclass
@@ -63,6 +72,13 @@ class NeuronParams:
         check(self.trace_mode in ("set", "additive"), "trace_mode", f"{self.trace_mode!r} is not one of: set, additive")
 
 
+def refractory_ms(refrac_ms: float, dt: float) -> float:
+    """Refractory period rounded up to whole steps of ``dt`` (0 for no refractoriness)."""
+    if refrac_ms <= 0:
+        return 0.0
+    return math.ceil(refrac_ms / dt - 1e-6) * dt
+
+
 def decay(dt: float, tau: float) -> float:
     """Exact per-step decay factor ``exp(-dt / tau)`` (0 for tau = 0)."""
     return math.exp(-dt / tau) if tau > 0 else 0.0
@@ -91,7 +107,8 @@ class Population:
         self.trace_decay = decay(self.dt, params.trace_tau_ms)
         self.trace_scale = float(params.trace_scale)
         self.trace_additive = params.trace_mode == "additive"
-        self.refrac = float(params.refrac_ms)
+        self.refrac = refractory_ms(float(params.refrac_ms), self.dt)
+        self.refrac_tol = 0.5 * self.dt  # counters below this count as elapsed (module docstring)
         self.batch = 0
         self.device = torch.device("cpu")
         self.dtype = torch.float32
@@ -165,7 +182,7 @@ class Population:
         if self.traces:
             names.append("x")
         for k, v in vars(self).items():
-            if k not in names and k not in ("params",) and isinstance(v, torch.Tensor) and v.dim() >= 1 and tuple(v.shape[-len(self.shape):]) == self.shape:
+            if k not in names and k not in SCRATCH and isinstance(v, torch.Tensor) and v.dim() >= 1 and tuple(v.shape[-len(self.shape):]) == self.shape:
                 names.append(k)
         return names
 
@@ -189,6 +206,10 @@ class Population:
             self.x.masked_fill_(self.s, self.trace_scale)
 
     # refractory helpers shared by the integrate-and-fire family
+    def _active(self) -> torch.Tensor:
+        """Mask of neurons not refractory this step (counter below half a step)."""
+        return self.refrac_count < self.refrac_tol
+
     def _start_refractory(self) -> None:
         if self.refrac > 0:
             self.refrac_count.masked_fill_(self.s, self.refrac)

@@ -76,7 +76,7 @@ class Izhikevich(Population):
 
     def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
         v, u = self.v, self.u
-        i = i_exc * (self.refrac_count <= 0) if self.refrac > 0 else i_exc
+        i = i_exc * self._active() if self.refrac > 0 else i_exc
         for _ in range(2):
             v.add_((0.04 * v * v + 5.0 * v + 140.0 - u + i) * self.half)
         u.add_((self.b * v - u) * (self.a * self.dt))

@@ -6,7 +6,7 @@ Current-based (``synapse="current"``, BindsNET's ``LIFNodes`` update order), per
     I <- 0                                  where the neuron is refractory
     v <- v + I
     s <- v >= v_thresh
-    v <- v_reset, refractory for refrac_ms   where s
+    v <- v_reset, refractory for refrac_ms   where s  (input blocked for ceil(refrac_ms/dt) steps)
     v <- max(v, v_lbound)                   if v_lbound is set
 
 Conductance-based (``synapse="conductance"``, the Diehl & Cook 2015 paper), per step::
@@ -91,7 +91,7 @@ class LIF(Population):
 
     def _integrate(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
         """Leak and input integration with refractory blocking (no threshold)."""
-        active = self.refrac_count <= 0
+        active = self._active()
         if self.conductance:
             self.ge.add_(i_exc)
             if i_inh is not None:
@@ -142,7 +142,7 @@ class IF(LIF):
         self.v = torch.zeros(0)
 
     def _integrate(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
-        self.v.addcmul_(i_exc, self.refrac_count <= 0)
+        self.v.addcmul_(i_exc, self._active())
         if self.refrac > 0:
             self.refrac_count.sub_(self.dt).clamp_(min=0.0)
 

@@ -1,0 +1,162 @@
+"""The fused numba kernel equals the reference (eager torch) loop: identical spikes at
+every step, the same voltages, weights and thresholds (float32 rounding aside: the kernel
+adds synaptic currents in spike order, BLAS in its own order, so sums may differ in the
+last bit; the Izhikevich neurons, which amplify such differences, get one input each)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from snnrun.build import build_network
+from snnrun.core.encoders import BernoulliTrain
+from snnrun.core.fused import FusedSimulator, unsupported_reason
+from snnrun.core.simulate import TorchSimulator, make_simulator
+
+DC_BINDSNET = """
+populations:
+  X: {kind: input, shape: [1, 8, 8], traces: true}
+  Ae: {kind: diehl_cook, n: 12, v_reset_mv: -60.0, traces: true, one_spike: false, theta_plus_mv: 0.5}
+  Ai: {kind: lif, n: 12, v_rest_mv: -60.0, v_reset_mv: -45.0, v_thresh_mv: -40.0, tau_mem_ms: 10.0, refrac_ms: 2.0}
+connections:
+  X_Ae: {kind: dense, source: X, target: Ae, weight: {dist: uniform, high: 1.0}, wmin: 0, wmax: 1, norm: 20.0,
+         learning: {kind: post_pre, nu_pre: 1.0e-3, nu_post: 5.0e-2}}
+  Ae_Ai: {kind: one_to_one, source: Ae, target: Ai, weight: 22.5}
+  Ai_Ae: {kind: dense, source: Ai, target: Ae, weight: -120.0, mask: all_but_self}
+"""
+
+DC_PAPER = """
+populations:
+  X: {kind: input, shape: [1, 8, 8]}
+  Ae: {kind: diehl_cook, n: 10, synapse: conductance, v_reset_mv: -65.0, one_spike: false, theta_plus_mv: 0.5}
+  Ai: {kind: lif, n: 10, synapse: conductance, v_rest_mv: -60.0, v_reset_mv: -45.0, v_thresh_mv: -40.0,
+       tau_mem_ms: 10.0, refrac_ms: 2.0, e_inh_mv: -85.0}
+connections:
+  X_Ae: {kind: dense, source: X, target: Ae, weight: {dist: uniform, low: 0.01, high: 1.01, scale: 0.6}, wmin: 0, wmax: 1,
+         norm: 20.0, delay_ms: {max_ms: 4.0}, learning: {kind: triplet_post_pre, nu_pre: 1.0e-3, nu_post: 5.0e-2}}
+  Ae_Ai: {kind: one_to_one, source: Ae, target: Ai, weight: 10.4}
+  Ai_Ae: {kind: dense, source: Ai, target: Ae, weight: 17.0, mask: all_but_self, receptor: inh}
+"""
+
+ZOO = """
+populations:
+  X: {kind: input, n: 30, traces: true, trace_mode: additive, trace_scale: 0.5}
+  IF: {kind: if, n: 6, v_thresh_mv: -60.0, traces: true}
+  CL: {kind: current_lif, n: 6, traces: true, v_lbound_mv: -70.0}
+  AL: {kind: adaptive_lif, n: 6, traces: true, theta_plus_mv: 1.0, tau_theta_ms: 50.0}
+  IZ: {kind: izhikevich, n: 6, preset: chattering, traces: true, refrac_ms: 1.0}
+  MP: {kind: mcculloch_pitts, n: 6, v_thresh_mv: 1.0, traces: true}
+connections:
+  a: {kind: dense, source: X, target: IF, weight: {dist: uniform, high: 3.0}, wmin: 0, wmax: 3,
+      learning: {kind: hebbian, nu_pre: 1.0e-3, nu_post: 1.0e-2}}
+  b: {kind: dense, source: X, target: CL, weight: {dist: uniform, high: 4.0}, wmin: 0, wmax: 4, delay_ms: 2, bias: 0.2,
+      learning: {kind: weight_dependent_post_pre, nu_pre: 1.0e-2, nu_post: 5.0e-2, reduction: mean}}
+  c: {kind: dense, source: X, target: AL, weight: {dist: uniform, high: 5.0}}
+  d: {kind: one_to_one, source: CL, target: IZ, weight: 30.0}   # one input each: no summation-order rounding
+  e: {kind: one_to_one, source: IF, target: MP, weight: 1.0, learning: {kind: post_pre, nu_pre: 1.0e-2, nu_post: 1.0e-2}}
+  f: {kind: dense, source: AL, target: AL, weight: 0.5, mask: all_but_self, wmin: 0.1, wmax: 2,
+      learning: {kind: post_pre, nu_pre: 1.0e-2, nu_post: 1.0e-2}}
+"""
+
+
+def _pair(text, dt=1.0):
+    cfg = yaml.safe_load(text)
+    return build_network(cfg, dt_ms=dt, seed=3), build_network(cfg, dt_ms=dt, seed=3)
+
+
+def _state(net):
+    out = {}
+    for name, pop in net.populations.items():
+        for var in pop.state_vars():
+            out[f"{name}.{var}"] = getattr(pop, var).clone()
+    for name, conn in net.connections.items():
+        out[f"{name}.w"] = conn.w.clone()
+    return out
+
+
+def _assert_same(a, b, what):
+    sa, sb = _state(a), _state(b)
+    for key in sa:
+        if sa[key].dtype == torch.bool:
+            assert torch.equal(sa[key], sb[key]), f"{what}: {key} differs"
+        else:
+            torch.testing.assert_close(sa[key], sb[key], rtol=1e-5, atol=1e-5, msg=f"{what}: {key} differs")
+
+
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (ZOO, 1.0)], ids=["dc_bindsnet", "dc_paper", "zoo"])
+@pytest.mark.parametrize("learning", [True, False])
+def test_fused_equals_reference_step_by_step(text, dt, learning):
+    ref, fast = _pair(text, dt)
+    for net in (ref, fast):
+        for conn in net.connections.values():
+            conn.norm = None  # normalisation runs after each call; tested separately below
+    n_in = ref.populations["X"].n
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(120, 2, n_in, generator=g) < 0.3
+    x = x.view(120, 2, *ref.populations["X"].shape)
+    rs, fs = TorchSimulator(ref, []), FusedSimulator(fast, [])
+    fired = 0
+    for t in range(x.shape[0]):
+        rs.run({"X": x[t:t + 1]}, learning)
+        fs.run({"X": x[t:t + 1]}, learning)
+        _assert_same(ref, fast, f"step {t}")
+        fired += sum(int(p.s.sum()) for n, p in ref.populations.items() if n != "X")
+    assert fired > 20, "the test network should be active"
+
+
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5)], ids=["dc_bindsnet", "dc_paper"])
+def test_fused_equals_reference_whole_presentations(text, dt):
+    """Several presentations in one call each, with normalisation and resets between."""
+    ref, fast = _pair(text, dt)
+    rs, fs = TorchSimulator(ref, ["Ae"]), FusedSimulator(fast, ["Ae"])
+    g = torch.Generator().manual_seed(1)
+    for sample in range(4):
+        x = (torch.rand(150, 1, 1, 8, 8, generator=g) < 0.25)
+        ref.reset_state()
+        fast.reset_state()
+        cr = rs.run({"X": x}, True)["Ae"]
+        cf = fs.run({"X": x}, True)["Ae"]
+        assert torch.equal(cr, cf)
+        _assert_same(ref, fast, f"sample {sample}")
+    assert int(cr.sum()) > 0
+
+
+def test_fused_batched_inference_equals_per_sample():
+    net = build_network(yaml.safe_load(DC_BINDSNET), seed=0)
+    fs = FusedSimulator(net, ["Ae", "Ai"])
+    x = torch.rand(100, 4, 1, 8, 8, generator=torch.Generator().manual_seed(2)) < 0.3
+    net.reset_state()
+    batched = fs.run({"X": x}, learning=False)
+    for b in range(4):
+        net.reset_state()
+        single = fs.run({"X": x[:, b:b + 1]}, learning=False)
+        for name in batched:
+            assert torch.equal(batched[name][b:b + 1], single[name])
+    assert int(batched["Ae"].sum()) > 0
+
+
+def test_fused_draws_bernoulli_input_at_the_right_rate():
+    net = build_network({"populations": {"X": {"kind": "input", "n": 200}, "M": {"kind": "mcculloch_pitts", "n": 1}},
+                         "connections": {"c": {"kind": "dense", "source": "X", "target": "M", "weight": 0.0}}})
+    fs = FusedSimulator(net, ["X"])
+    p = torch.full((1, 200), 0.05)
+    p[0, :50] = 0.0
+    p[0, 50:60] = 1.0
+    counts = fs.run({"X": BernoulliTrain(p, 2000)}, learning=False)["X"][0]
+    assert counts[:50].sum() == 0
+    assert torch.all(counts[50:60] == 2000)
+    mean = counts[60:].double().mean()
+    # binomial(2000, 0.05): mean 100, std of the mean over 140 neurons = sqrt(95 / 140) = 0.82
+    assert abs(mean - 100.0) < 4 * 0.82
+
+
+def test_auto_backend_choice():
+    net = build_network(yaml.safe_load(DC_BINDSNET))
+    assert make_simulator(net, ["Ae"], "auto").backend == "numba"
+    conv = build_network({"populations": {"X": {"kind": "input", "shape": [1, 4, 4]}, "C": {"kind": "lif", "shape": [1, 2, 2]}},
+                          "connections": {"c": {"kind": "conv2d", "source": "X", "target": "C", "kernel_size": 3}}})
+    assert "conv2d" in unsupported_reason(conv)
+    assert make_simulator(conv, ["C"], "auto").backend == "torch"
+    with pytest.raises(ValueError, match="numba cannot run this network: connection 'c' of kind conv2d"):
+        make_simulator(conv, ["C"], "numba")
