@@ -1,0 +1,138 @@
+"""End to end through the ``snnrun`` command, as a user runs it (small data subsets)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+TINY = ["data.n_train=40", "data.n_test=20", "n_neurons=10", "train.update_interval=20", "train.progress=false"]
+
+
+def snnrun(args, cwd: Path, env_extra=None, timeout=600):
+    env = dict(os.environ)
+    env.setdefault("SNNRUN_CACHE_DIR", str(cwd / "cache"))
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-m", "snnrun.cli", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def mlflow_runs(db: Path, experiment: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    return mlflow.search_runs(experiment_names=[experiment], output_format="list")
+
+
+def artifact_paths(run) -> set[str]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    out, todo = set(), [""]
+    while todo:
+        for item in client.list_artifacts(run.info.run_id, todo.pop()):
+            out.add(item.path)
+            if item.is_dir:
+                todo.append(item.path)
+    return out
+
+
+def test_diehl_cook_bindsnet_run_logs_everything(tmp_path, data_dir):
+    res = snnrun(["+experiment=diehl_cook_bindsnet", *TINY, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    for key in ("test_accuracy", "test_accuracy_proportion", "train_accuracy", "train_images_per_s", "test_images_per_s"):
+        assert key in metrics, key
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    params = run.data.params
+    assert params["n_neurons"] == "10"
+    assert params["network.populations.Ae.n"] == "10"
+    assert params["data.n_train"] == "40"
+    tags = run.data.tags
+    for key in ("git_commit", "torch_version", "device"):
+        assert key in tags
+    arts = artifact_paths(run)
+    for path in (".hydra/config.yaml", ".hydra/overrides.yaml", "config.yaml", "checkpoint/checkpoint.pt",
+                 "plots/weights.png", "plots/assignments.png", "plots/confusion.png", "plots/raster.png",
+                 "plots/theta.png", "plots/accuracy.png"):
+        assert path in arts, path
+    # the checkpoint loads back into a network built from the same config
+    from snnrun.build import build_network
+    from snnrun.run.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    net = build_network(ckpt["config"]["network"], dt_ms=ckpt["config"]["dt_ms"])
+    net.load_state_dict(ckpt["network"])
+    assert torch.equal(net.populations["Ae"].theta, ckpt["network"]["populations.Ae.theta"])
+    assert ckpt["progress"].assignments.shape == (10,)
+
+
+def test_diehl_cook_paper_protocol_small(tmp_path, data_dir):
+    res = snnrun(["+experiment=diehl_cook", "data.n_train=20", "data.n_test=10", "train.assign_n=20", "n_neurons=10",
+                  "train.progress=false", "train.plots=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook")[0]
+    assert run.info.status == "FINISHED"
+    assert "assign_accuracy" in run.data.metrics and "test_accuracy" in run.data.metrics
+    assert run.data.params["dt_ms"] == "0.5"
+
+
+def test_cfg_job_prints_resolved_config(tmp_path):
+    res = snnrun(["--cfg", "job", "--resolve", "+experiment=diehl_cook", "n_neurons=400"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "n_neurons: 400" in res.stdout
+    assert "dt_ms: 0.5" in res.stdout
+    assert "'n': 400" in res.stdout  # interpolated into the network
+
+
+def test_help_lists_groups(tmp_path):
+    res = snnrun(["--help"], tmp_path)
+    assert res.returncode == 0
+    for group in ("network:", "encoder:", "data:", "train:", "tracking:", "experiment:"):
+        assert group in res.stdout
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("network.populations.Ae.kind=lif2", "snnrun: error: network.populations.Ae.kind: 'lif2' is not a neuron kind"),
+    ("network.populations.Ae.tau_mem_ms=-3", "snnrun: error: network.populations.Ae.tau_mem_ms: must be > 0"),
+    ("data.batch_size=0", "snnrun: error: data.batch_size: must be >= 1"),
+    ("device=tpu", "snnrun: error: device: 'tpu' is not one of"),
+    ("data.name=imagenet", "snnrun: error: unknown dataset"),
+])
+def test_config_mistakes_give_one_line(tmp_path, override, expected):
+    res = snnrun(["+experiment=diehl_cook_bindsnet", *TINY, override, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(expected), res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+
+
+def test_missing_dataset_names_the_path(tmp_path):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    res = snnrun(["+experiment=diehl_cook_bindsnet", *TINY, f"data.root={empty}", "data.download=false",
+                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("snnrun: error: dataset 'mnist' not found under") and str(empty) in last
+    assert "Traceback" not in res.stderr
+
+
+def test_multirun_makes_runs_in_one_experiment(tmp_path, data_dir):
+    res = snnrun(["-m", "+experiment=diehl_cook_bindsnet", "n_neurons=8,12", "data.n_train=20", "data.n_test=10",
+                  "train.update_interval=10", "train.progress=false", "train.plots=false",
+                  f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
+    assert sorted(r.data.params["n_neurons"] for r in runs) == ["12", "8"]
+    assert all(r.info.status == "FINISHED" for r in runs)
