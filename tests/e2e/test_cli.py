@@ -136,3 +136,30 @@ def test_multirun_makes_runs_in_one_experiment(tmp_path, data_dir):
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert sorted(r.data.params["n_neurons"] for r in runs) == ["12", "8"]
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_user_experiment_from_outside_config_dir(tmp_path):
+    confdir = tmp_path / "myconf" / "experiment"
+    confdir.mkdir(parents=True)
+    (confdir / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /network: diehl_cook_bindsnet\nname: mine\nn_neurons: 7\n")
+    res = snnrun(["--config-dir", str(tmp_path / "myconf"), "--cfg", "job", "+experiment=mine"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "name: mine" in res.stdout and "n_neurons: 7" in res.stdout
+
+
+def test_regular_non_editable_install_finds_its_configs(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir),
+                    str(repo)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheel_dir.glob("snnrun-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    code = ("import snnrun, sys; assert snnrun.__file__.startswith(sys.argv[1]), snnrun.__file__; "
+            "from snnrun.cli import main; sys.argv = ['snnrun', '--cfg', 'job', '+experiment=diehl_cook']; main()")
+    env = dict(os.environ, PYTHONPATH=str(target))
+    res = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "name: diehl_cook" in res.stdout
