@@ -71,6 +71,10 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     if device.type != "cpu" and typed.backend == "numba":
         raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
     sim = make_simulator(net, [typed.train.exc_population], typed.backend if device.type == "cpu" else "torch")
+    if sim.backend == "numba":
+        # the kernel is single-threaded; the few torch ops around it are tiny, and
+        # intra-op threads only add contention for them
+        torch.set_num_threads(1)
 
     progress, run_id = Progress(), None
     if typed.resume:
