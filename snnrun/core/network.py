@@ -40,6 +40,7 @@ class Network:
         self.batch = 0
         self.reward = torch.zeros((), device=self.device)
         self._plan: Optional[tuple] = None
+        self._compiled: Any = None
 
     # ----------------------------------------------------------------- building
     def add_population(self, name: str, population: Population | str, **params: Any) -> Population:
@@ -263,32 +264,43 @@ class Network:
         ext = [None if x is None else x.to(self.device).view(x.shape[0], batch, *p.shape) for x, p in zip(ext, pops)]
         for pop in pops:
             pop.learning = learn
-        rules = plastic if learn else []
         for r in recorders:
             r.bind(self, T)
-        steps = list(zip(pops, exc, inh, ext))
-        reward = self.reward
+        step = self._compiled if self._compiled is not None else self.step
         for t in range(T):
-            for buf in exc:
-                buf.zero_()
-            for buf in inh:
-                if buf is not None:
-                    buf.zero_()
-            for conn, buf in conns:
-                conn.propagate(buf)
-            for pop, e, i, x in steps:
-                if x is not None:
-                    if pop.is_input:
-                        e.copy_(x[t])
-                    else:
-                        e.add_(x[t])
-                pop.step(e, i)
-            for rule in rules:
-                rule.update(reward)
+            step([None if x is None else x[t] for x in ext], learn)
             for r in recorders:
                 r.record(t)
         if learn:
             self.normalize()
+
+    def step(self, ext: Sequence[Optional[torch.Tensor]], learning: bool) -> None:
+        """One step of ``dt`` (see the module docstring); ``ext[k]`` is the external input
+        ``[B, *shape]`` of the k-th population (or ``None``).  Call :meth:`allocate` first."""
+        names, pops, exc, inh, conns, plastic = self._plan
+        for buf in exc:
+            buf.zero_()
+        for buf in inh:
+            if buf is not None:
+                buf.zero_()
+        for conn, buf in conns:
+            conn.propagate(buf)
+        for pop, e, i, x in zip(pops, exc, inh, ext):
+            if x is not None:
+                if pop.is_input:
+                    e.copy_(x)
+                else:
+                    e.add_(x)
+            pop.step(e, i)
+        if learning:
+            for rule in plastic:
+                rule.update(self.reward)
+
+    def compile(self, **kwargs: Any) -> "Network":
+        """Use ``torch.compile(self.step, fullgraph=True, **kwargs)`` for every step
+        (e.g. ``mode="reduce-overhead"`` for CUDA graphs).  The eager step stays the reference."""
+        self._compiled = torch.compile(self.step, fullgraph=True, **kwargs)
+        return self
 
     def __repr__(self) -> str:
         pops = ", ".join(f"{n}: {p.kind}{list(p.shape)}" for n, p in self.populations.items())

@@ -8,6 +8,8 @@ backend samples itself) and returns on-device spike counts ``{population: [B, *s
 * ``torch`` -- the reference: :meth:`Network.run`, eager torch, any device.
 * ``numba`` -- a fused, event-driven CPU kernel generated for the network at build time
   (see :mod:`snnrun.core.fused`); tested against ``torch`` for identical spikes.
+* ``compile`` -- the torch step under ``torch.compile(fullgraph=True)`` (CUDA graphs on
+  GPU via ``mode="reduce-overhead"``); same numbers as ``torch``.
 * ``auto`` -- ``numba`` on CPU when the network is supported and numba is installed,
   else ``torch``.
 """
@@ -41,8 +43,13 @@ class TorchSimulator:
 
 def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
     """Pick a simulation backend (see module docstring)."""
-    if backend not in ("auto", "torch", "numba"):
-        raise ValueError(f"backend: {backend!r} is not one of: auto, torch, numba")
+    if backend not in ("auto", "torch", "numba", "compile"):
+        raise ValueError(f"backend: {backend!r} is not one of: auto, torch, numba, compile")
+    if backend == "compile":
+        net.compile(mode="reduce-overhead" if net.device.type == "cuda" else None)
+        sim = TorchSimulator(net, counted)
+        sim.backend = "compile"
+        return sim
     if backend in ("auto", "numba"):
         try:
             from .fused import FusedSimulator, unsupported_reason

@@ -70,7 +70,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     _check_input_shape(typed, net, data["train"][0])
     if device.type != "cpu" and typed.backend == "numba":
         raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
-    sim = make_simulator(net, [typed.train.exc_population], typed.backend if device.type == "cpu" else "torch")
+    backend = typed.backend if device.type == "cpu" or typed.backend == "compile" else "torch"
+    sim = make_simulator(net, [typed.train.exc_population], backend)
     if sim.backend == "numba":
         # the kernel is single-threaded; the few torch ops around it are tiny, and
         # intra-op threads only add contention for them

@@ -112,3 +112,16 @@ def test_repeat_and_single():
     assert s.shape == (10, 1, 3) and s.dtype == torch.bool
     assert s[0, 0].tolist() == [True, False, True]
     assert not s[1:].any()
+
+
+def test_bernoulli_train_probabilities_by_hand():
+    """poisson / bernoulli describe their train as per-step probabilities:
+    poisson p = value * intensity * dt / 1000 (clamped to 1): 50 * 2 * 0.5 / 1000 = 0.05, 0 -> 0,
+    20000 -> 20 -> 1; bernoulli p = value * max_prob clamped to [0, 1]."""
+    tr = make("poisson", dt=0.5, time_ms=30.0, intensity=2.0).train(torch.tensor([[50.0, 0.0, 20000.0]]))
+    assert tr.n_steps == 60
+    torch.testing.assert_close(tr.prob, torch.tensor([[0.05, 0.0, 1.0]]))
+    tr = make("bernoulli", time_ms=4.0, max_prob=0.5).train(torch.tensor([[0.6, 0.0, 3.0]]))
+    assert tr.n_steps == 4
+    torch.testing.assert_close(tr.prob, torch.tensor([[0.3, 0.0, 1.0]]))
+    assert make("rank_order", time_ms=4.0).train(torch.ones(1, 2)) is None

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -81,6 +82,7 @@ class FusedSimulator:
             if name not in net.populations:
                 raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
         self._built: dict[tuple, tuple] = {}
+        self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
 
     def _generate(self, inputs: tuple[tuple[str, bool], ...]) -> KernelSource:
@@ -102,11 +104,19 @@ class FusedSimulator:
     def _build(self, inputs: tuple[tuple[str, bool], ...]) -> tuple:
         src = self._generate(inputs)
         delayed = [c for c in self.net.connections.values() if c.max_delay > 0]
-        return load_kernel(src.source()), src.args, delayed, list(self.net.populations)
+        return load_kernel(src.source()), src, delayed, list(self.net.populations)
 
     def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
         """The generated kernel source (for inspection)."""
         return self._generate(tuple((n, probabilities) for n in input_names)).source()
+
+    def _chunks(self, batch: int, learning: bool, src: KernelSource) -> list[tuple[int, int]]:
+        """Split the batch over threads for inference (learning writes shared weights)."""
+        n = min(self.threads, batch)
+        if learning or n <= 1 or src.parallel:
+            return [(0, batch)]
+        size = -(-batch // n)
+        return [(b, min(b + size, batch)) for b in range(0, batch, size)]
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
@@ -123,7 +133,8 @@ class FusedSimulator:
         key = tuple(sorted((k, k in probs) for k in inputs))
         if key not in self._built:
             self._built[key] = self._build(key)
-        kernel, specs, delayed, names = self._built[key]
+        kernel, src, delayed, names = self._built[key]
+        specs = src.args
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)
@@ -155,7 +166,17 @@ class FusedSimulator:
         for pop in net.populations.values():
             pop.learning = learn
         seed = int(torch.randint(0, 2**31 - 1, (1,)))
-        positions = kernel(T, learn, seed, *args)
+        chunks = self._chunks(batch, learn, src)
+        if len(chunks) == 1:
+            positions = kernel(T, learn, seed, *args)
+        else:  # inference: batch slices in parallel threads (the kernel releases the GIL)
+            axes = [src.batch_axis.get(name) for name, _ in specs]
+            jobs = []
+            for c, (b0, b1) in enumerate(chunks):
+                sliced = [a if ax is None else a[(slice(None),) * ax + (slice(b0, b1),)] for a, ax in zip(args, axes)]
+                jobs.append((T, learn, seed + c, *sliced))
+            with ThreadPoolExecutor(len(jobs)) as pool:
+                positions = list(pool.map(lambda job: kernel(*job), jobs))[0]
         for conn, pos in zip(delayed, positions):
             conn.pos = int(pos)
         if learn:

@@ -32,6 +32,7 @@ from ..neurons.simple import Input, McCullochPitts
 SUPPORTED_POPS = (Input, IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook, Izhikevich, McCullochPitts)
 SUPPORTED_CONNS = (Dense, OneToOne)
 SUPPORTED_RULES = (PostPre, WeightDependentPostPre, Hebbian, TripletPostPre)
+PARALLEL_SYNAPSES = 1 << 22  # dense layers at least this large propagate on all threads
 
 
 def f32(x: float) -> str:
@@ -58,9 +59,13 @@ class KernelSource:
         self.learn: list[str] = []
         self.finish: list[str] = []  # after the time loop
         self.returns: list[str] = []  # ints returned (e.g. ring positions)
+        self.batch_axis: dict[str, int] = {}  # argument -> its batch axis (for splitting a batch)
+        self.parallel = False  # any prange loop (large dense propagation)
 
-    def arg(self, name: str, getter: Any) -> str:
+    def arg(self, name: str, getter: Any, batch_axis: int | None = None) -> str:
         self.args.append((name, getter))
+        if batch_axis is not None:
+            self.batch_axis[name] = batch_axis
         return name
 
     def source(self) -> str:
@@ -76,8 +81,8 @@ class KernelSource:
             f"return ({', '.join(self.returns)}{',' if self.returns else ''})",
         ]
         return (
-            "import numpy as np\nfrom numba import njit\n\n\n"
-            "@njit(cache=True, nogil=True)\n"
+            "import numpy as np\nfrom numba import get_num_threads, njit, prange\n\n\n"
+            f"@njit(cache=True, nogil=True{', parallel=True' if self.parallel else ''})\n"
             f"def kernel({params}):\n" + indent("\n".join(body), 4) + "\n"
         )
 
@@ -88,10 +93,10 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
     """Per-population arrays, spike lists, input buffers and the update code."""
     P = f"p{k}"
     n = pop.n
-    src.arg(f"{P}_s", lambda pop=pop: pop.s.view(pop.batch, -1))
-    src.arg(f"{P}_ref", lambda pop=pop: pop.refrac_count.view(pop.batch, -1))
+    src.arg(f"{P}_s", batch_axis=0, getter=lambda pop=pop: pop.s.view(pop.batch, -1))
+    src.arg(f"{P}_ref", batch_axis=0, getter=lambda pop=pop: pop.refrac_count.view(pop.batch, -1))
     if pop.traces:
-        src.arg(f"{P}_x", lambda pop=pop: pop.x.view(pop.batch, -1))
+        src.arg(f"{P}_x", batch_axis=0, getter=lambda pop=pop: pop.x.view(pop.batch, -1))
     # spike lists built from the carried-over spikes; input buffers
     src.setup.append(
         f"B = {P}_s.shape[0]\n"
@@ -110,7 +115,8 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
         if pop.conductance:
             src.zero.append(f"{P}_ii[:, :] = 0.0")
     if input_index is not None:
-        src.arg(f"{P}_xin" if isinstance(pop, Input) else f"{P}_ext", ("input", input_index))
+        src.arg(f"{P}_xin" if isinstance(pop, Input) else f"{P}_ext", ("input", input_index),
+                batch_axis=0 if (isinstance(pop, Input) and prob_input) else 1)
         if isinstance(pop, Input) and prob_input:
             # spikes drawn here: Bernoulli(prob) each step, by geometric jumps between spikes
             src.setup.append(
@@ -129,7 +135,7 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
                 f"            tt += 1 + int(np.floor(np.log(1.0 - np.random.random()) / lq))"
             )
     if counted:
-        src.arg(f"{P}_count", ("count", k))
+        src.arg(f"{P}_count", ("count", k), batch_axis=0)
     trace = ""
     if pop.traces:
         if pop.trace_additive:
@@ -196,11 +202,11 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
     if isinstance(pop, Input):
         return f"s = {P}_gen[t, b, j]\n" if prob_input else f"s = {P}_xin[t, b, j] != 0\n"
     if isinstance(pop, McCullochPitts):
-        src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
+        src.arg(f"{P}_v", batch_axis=0, getter=lambda pop=pop: pop.v.view(pop.batch, -1))
         return f"v = {P}_ie[b, j]\n{P}_v[b, j] = v\ns = v >= {f32(pop.v_thresh)}\n"
     if isinstance(pop, Izhikevich):
-        src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
-        src.arg(f"{P}_u", lambda pop=pop: pop.u.view(pop.batch, -1))
+        src.arg(f"{P}_v", batch_axis=0, getter=lambda pop=pop: pop.v.view(pop.batch, -1))
+        src.arg(f"{P}_u", batch_axis=0, getter=lambda pop=pop: pop.u.view(pop.batch, -1))
         refrac = pop.refrac > 0
         code = f"v = {P}_v[b, j]\nu = {P}_u[b, j]\ni = {P}_ie[b, j]\n"
         if refrac:
@@ -215,18 +221,18 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
                      f"if s:\n    rc = {f32(pop.refrac)}\n{P}_ref[b, j] = rc\n")
         return code + f"{P}_v[b, j] = v\n{P}_u[b, j] = u\n"
     # the integrate-and-fire family (IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook)
-    src.arg(f"{P}_v", lambda pop=pop: pop.v.view(pop.batch, -1))
+    src.arg(f"{P}_v", batch_axis=0, getter=lambda pop=pop: pop.v.view(pop.batch, -1))
     code = f"v = {P}_v[b, j]\nactive = {P}_ref[b, j] <= 0\n"
     if isinstance(pop, CurrentLIF):
-        src.arg(f"{P}_i", lambda pop=pop: pop.i.view(pop.batch, -1))
+        src.arg(f"{P}_i", batch_axis=0, getter=lambda pop=pop: pop.i.view(pop.batch, -1))
         code += f"cur = {P}_i[b, j] * {f32(pop.syn_decay)} + {P}_ie[b, j]\n{P}_i[b, j] = cur\n"
     else:
         code += f"cur = {P}_ie[b, j]\n"
     if isinstance(pop, IF):
         code += "if active:\n    v = v + cur\n"
     elif pop.conductance:
-        src.arg(f"{P}_ge", lambda pop=pop: pop.ge.view(pop.batch, -1))
-        src.arg(f"{P}_gi", lambda pop=pop: pop.gi.view(pop.batch, -1))
+        src.arg(f"{P}_ge", batch_axis=0, getter=lambda pop=pop: pop.ge.view(pop.batch, -1))
+        src.arg(f"{P}_gi", batch_axis=0, getter=lambda pop=pop: pop.gi.view(pop.batch, -1))
         code += (f"ge = {P}_ge[b, j] + cur\ngi = {P}_gi[b, j] + {P}_ii[b, j]\n"
                  f"dv = ({f32(pop.v_rest)} - v) + ge * ({f32(pop.e_exc)} - v) + gi * ({f32(pop.e_inh)} - v)\n"
                  f"if active:\n    v = v + {f32(pop.dt_over_tau)} * dv\n"
@@ -238,7 +244,7 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
         code += f"rc = {P}_ref[b, j] - {f32(pop.dt)}\nif rc < 0:\n    rc = np.float32(0.0)\n"
     thresh = f32(pop.v_thresh)
     if isinstance(pop, AdaptiveLIF):
-        src.arg(f"{P}_theta", lambda pop=pop: pop.theta.view(pop.batch, -1))
+        src.arg(f"{P}_theta", batch_axis=0, getter=lambda pop=pop: pop.theta.view(pop.batch, -1))
         code += (f"th = {P}_theta[b, j] * {f32(pop.theta_decay)}\n"
                  f"s = v >= th + {thresh}\nif s:\n    th = th + {f32(pop.theta_plus)}\n{P}_theta[b, j] = th\n")
     elif isinstance(pop, DiehlCook):
@@ -287,13 +293,26 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list, names_to_i
         src.arg(f"{C}_bias", lambda conn=conn: conn.b.view(-1))
     add_row = (f"for j in range({n_post}):\n    {out}[b, j] += {C}_w[i, j]\n" if dense
                else f"{out}[b, i] += {C}_w[i]\n")
-    if conn.max_delay == 0:
+    if conn.max_delay == 0 and dense and n_pre * n_post >= PARALLEL_SYNAPSES:
+        # large dense layer: post neurons split into one chunk per thread (a parallel region per step)
+        src.parallel = True
+        code = (f"nch = get_num_threads()\n"
+                f"chunk = ({n_post} + nch - 1) // nch\n"
+                f"for b in range(B):\n"
+                f"    for ch in prange(nch):\n"
+                f"        j0 = ch * chunk\n"
+                f"        j1 = min(j0 + chunk, {n_post})\n"
+                f"        for q in range({S}_cnt[b]):\n"
+                f"            i = {S}_idx[b, q]\n"
+                f"            for j in range(j0, j1):\n"
+                f"                {out}[b, j] += {C}_w[i, j]\n")
+    elif conn.max_delay == 0:
         code = (f"for b in range(B):\n"
                 f"    for q in range({S}_cnt[b]):\n"
                 f"        i = {S}_idx[b, q]\n" + indent(add_row, 8) + "\n")
     else:
         L = conn.max_delay + 1
-        src.arg(f"{C}_ring", lambda conn=conn: conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1))
+        src.arg(f"{C}_ring", batch_axis=1, getter=lambda conn=conn: conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1))
         src.arg(f"{C}_pos0", lambda conn=conn: conn.pos)
         src.returns.append(f"{C}_pos")
         src.setup.append(
@@ -355,9 +374,9 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     nu_pre = f"{C}_nupre"
     nu_post = f"{C}_nupost"
     if isinstance(rule, TripletPostPre):
-        src.arg(f"{C}_tpre", lambda rule=rule: rule.pre.view(rule.batch, -1))
-        src.arg(f"{C}_tp1", lambda rule=rule: rule.post1.view(rule.batch, -1))
-        src.arg(f"{C}_tp2", lambda rule=rule: rule.post2.view(rule.batch, -1))
+        src.arg(f"{C}_tpre", batch_axis=0, getter=lambda rule=rule: rule.pre.view(rule.batch, -1))
+        src.arg(f"{C}_tp1", batch_axis=0, getter=lambda rule=rule: rule.post1.view(rule.batch, -1))
+        src.arg(f"{C}_tp2", batch_axis=0, getter=lambda rule=rule: rule.post2.view(rule.batch, -1))
         x_pre, x_dep, x_pot = f"{C}_tpre", f"{C}_tp1", f"{C}_tp2"
         pre_code = (f"for b in range(B):\n"
                     f"    for i in range({n_pre}):\n        {C}_tpre[b, i] = {C}_tpre[b, i] * {f32(rule.d_pre)}\n"
