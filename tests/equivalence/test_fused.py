@@ -84,7 +84,8 @@ def _assert_same(a, b, what):
             torch.testing.assert_close(sa[key], sb[key], rtol=1e-5, atol=1e-5, msg=f"{what}: {key} differs")
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (ZOO, 1.0)], ids=["dc_bindsnet", "dc_paper", "zoo"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (ZOO, 1.0), (ZOO, 0.1)],
+                         ids=["dc_bindsnet", "dc_paper", "zoo", "zoo_dt0.1"])
 @pytest.mark.parametrize("learning", [True, False])
 def test_fused_equals_reference_step_by_step(text, dt, learning):
     ref, fast = _pair(text, dt)

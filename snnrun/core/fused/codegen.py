@@ -210,7 +210,7 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
         refrac = pop.refrac > 0
         code = f"v = {P}_v[b, j]\nu = {P}_u[b, j]\ni = {P}_ie[b, j]\n"
         if refrac:
-            code += f"if {P}_ref[b, j] > 0:\n    i = np.float32(0.0)\n"
+            code += f"if {P}_ref[b, j] >= {f32(pop.refrac_tol)}:\n    i = np.float32(0.0)\n"
         h = f32(pop.half)
         for _ in range(2):
             code += f"v = v + (np.float32(0.04) * v * v + np.float32(5.0) * v + np.float32(140.0) - u + i) * {h}\n"
@@ -222,7 +222,7 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
         return code + f"{P}_v[b, j] = v\n{P}_u[b, j] = u\n"
     # the integrate-and-fire family (IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook)
     src.arg(f"{P}_v", batch_axis=0, getter=lambda pop=pop: pop.v.view(pop.batch, -1))
-    code = f"v = {P}_v[b, j]\nactive = {P}_ref[b, j] <= 0\n"
+    code = f"v = {P}_v[b, j]\nactive = {P}_ref[b, j] < {f32(pop.refrac_tol)}\n"
     if isinstance(pop, CurrentLIF):
         src.arg(f"{P}_i", batch_axis=0, getter=lambda pop=pop: pop.i.view(pop.batch, -1))
         code += f"cur = {P}_i[b, j] * {f32(pop.syn_decay)} + {P}_ie[b, j]\n{P}_i[b, j] = cur\n"
