@@ -170,16 +170,11 @@ class Network:
         unexpected = sorted(set(state) - expected)
         if missing or unexpected:
             raise KeyError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
-        for name, conn in self.connections.items():
-            prefix = f"connections.{name}."
+        parts = [(f"connections.{n}.", c) for n, c in self.connections.items()]
+        parts += [(f"populations.{n}.", p) for n, p in self.populations.items()]
+        for prefix, part in parts:
             try:
-                conn.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{prefix}{exc}") from None
-        for name, pop in self.populations.items():
-            prefix = f"populations.{name}."
-            try:
-                pop.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+                part.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{prefix}{exc}") from None
 

@@ -73,3 +73,18 @@ def check(cond: bool, field: str, message: str) -> None:
 
 def as_dict(params: Any) -> dict[str, Any]:
     return dataclasses.asdict(params)
+
+
+def load_tensors(obj: Any, names: "list[str] | tuple[str, ...]", state: dict) -> None:
+    """Copy ``state[name]`` into the tensor attribute ``obj.<name>`` for each name (skipping
+    attributes that are ``None``), checking presence and shape."""
+    for name in names:
+        cur = getattr(obj, name)
+        if cur is None:
+            continue
+        if name not in state:
+            raise KeyError(f"missing {name!r}")
+        val = state[name]
+        if tuple(val.shape) != tuple(cur.shape):
+            raise ValueError(f"{name}: shape {tuple(val.shape)} does not match {tuple(cur.shape)}")
+        cur.copy_(val.to(cur.device, cur.dtype))

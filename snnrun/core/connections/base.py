@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Optional
 import torch
 
 from ..neurons.base import Population
-from ..registry import ParamError, Registry, check
+from ..registry import ParamError, Registry, check, load_tensors
 
 CONNECTIONS: Registry["Connection"] = Registry("connection")
 
@@ -242,16 +242,7 @@ class Connection:
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for name in ("w", "b", "delays"):
-            cur = getattr(self, name)
-            if cur is None:
-                continue
-            if name not in state:
-                raise KeyError(f"missing {name!r}")
-            val = state[name]
-            if tuple(val.shape) != tuple(cur.shape):
-                raise ValueError(f"{name}: shape {tuple(val.shape)} does not match {tuple(cur.shape)}")
-            cur.copy_(val.to(cur.device, cur.dtype))
+        load_tensors(self, ("w", "b", "delays"), state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source.shape} -> {self.target.shape}, w={tuple(self.w.shape)})"

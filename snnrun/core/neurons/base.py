@@ -36,7 +36,7 @@ from typing import ClassVar, Optional
 
 import torch
 
-from ..registry import Registry, check
+from ..registry import Registry, check, load_tensors
 
 NEURONS: Registry["Population"] = Registry("neuron")
 SCRATCH = frozenset({"thresh", "noise", "winner", "flat_s"})  # work buffers, not state
@@ -167,14 +167,7 @@ class Population:
         return {name: getattr(self, name).detach().clone() for name in self.slow_state}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for name in self.slow_state:
-            cur = getattr(self, name)
-            if name not in state:
-                raise KeyError(f"missing slow state {name!r}")
-            val = state[name]
-            if tuple(val.shape) != tuple(cur.shape):
-                raise ValueError(f"{name}: shape {tuple(val.shape)} does not match {tuple(cur.shape)}")
-            cur.copy_(val.to(cur.device, cur.dtype))
+        load_tensors(self, self.slow_state, state)
 
     def state_vars(self) -> list[str]:
         """Names of recordable per-neuron variables (tensors shaped [B, *shape] or [*shape])."""
