@@ -41,6 +41,7 @@ class Network:
         self.reward = torch.zeros((), device=self.device)
         self._plan: Optional[tuple] = None
         self._compiled: Any = None
+        self.generation = 0  # bumped whenever state tensors are re-created
 
     # ----------------------------------------------------------------- building
     def add_population(self, name: str, population: Population | str, **params: Any) -> Population:
@@ -96,6 +97,7 @@ class Network:
     def _invalidate(self) -> None:
         self._plan = None
         self.batch = 0
+        self.generation += 1
 
     # ----------------------------------------------------------------- state
     def to(self, device: str | torch.device) -> "Network":
@@ -121,6 +123,7 @@ class Network:
         if batch < 1:
             raise ValueError(f"batch size must be >= 1, got {batch}")
         self.batch = int(batch)
+        self.generation += 1
         for pop in self.populations.values():
             pop.allocate(batch, self.device)
         for conn in self.connections.values():

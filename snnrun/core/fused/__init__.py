@@ -42,6 +42,17 @@ def unsupported_reason(net: Network) -> Optional[str]:
     return None
 
 
+DYNAMIC = ("_pos0", "_dptr", "_dcol")  # kernel arguments that change between calls
+
+
+def _as_array(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        if not value.is_contiguous():
+            raise RuntimeError("fused backend: state tensor is not contiguous")
+        return value.numpy()
+    return value
+
+
 def kernel_dir() -> Path:
     root = os.environ.get("SNNRUN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "snnrun")
     path = Path(root) / "kernels"
@@ -82,6 +93,7 @@ class FusedSimulator:
             if name not in net.populations:
                 raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
         self._built: dict[tuple, tuple] = {}
+        self._static: dict[tuple, tuple] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
 
@@ -109,6 +121,13 @@ class FusedSimulator:
     def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
         """The generated kernel source (for inspection)."""
         return self._generate(tuple((n, probabilities) for n in input_names)).source()
+
+    @staticmethod
+    def _state_arrays(specs) -> list:
+        """Zero-copy views of the state tensors, valid until the network re-allocates
+        (``None`` for arguments fetched on every call: inputs, counts, delay lines' state)."""
+        return [None if isinstance(spec, tuple) or name.endswith(DYNAMIC) else _as_array(spec())
+                for name, spec in specs]
 
     def _chunks(self, batch: int, learning: bool, src: KernelSource) -> list[tuple[int, int]]:
         """Split the batch over threads for inference (learning writes shared weights)."""
@@ -141,9 +160,14 @@ class FusedSimulator:
             if buf is None or buf.shape != (batch, pop.n):
                 buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32)
             buf.zero_()
+        static = self._static.get(key)
+        if static is None or static[0] != net.generation:
+            static = self._static[key] = (net.generation, self._state_arrays(specs))
         args = []
-        for _, spec in specs:
-            if isinstance(spec, tuple):
+        for (name, spec), cached in zip(specs, static[1]):
+            if cached is not None:
+                args.append(cached)
+            elif isinstance(spec, tuple):
                 what, k = spec
                 if what == "count":
                     args.append(self.counts[names[k]].numpy())
@@ -156,12 +180,8 @@ class FusedSimulator:
                         x = x.to(torch.float32)
                     args.append(x.contiguous().numpy())
                 continue
-            value = spec()
-            if isinstance(value, torch.Tensor):
-                if not value.is_contiguous():
-                    raise RuntimeError("fused backend: state tensor is not contiguous")
-                value = value.numpy()
-            args.append(value)
+            else:
+                args.append(_as_array(spec()))
         learn = bool(learning)
         for pop in net.populations.values():
             pop.learning = learn
