@@ -32,6 +32,14 @@ def set_threads(threads: int) -> None:
         pass
 
 
+def torch_threads(n: int) -> None:
+    """Set torch's intra-op threads (cheap when unchanged; call outside timed regions)."""
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def import_bindsnet(skip: bool) -> Optional[Any]:
     """``import bindsnet`` or exit with an install hint; ``None`` when skipped."""
     if skip:

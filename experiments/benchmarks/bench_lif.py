@@ -52,11 +52,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--large-n", type=int, default=10000,
                    help="from this n on, the slow dense sides (BindsNET, snnrun torch) use --large-repeats (default: %(default)s)")
     p.add_argument("--large-repeats", type=int, default=3, help="timed runs of the slow sides at n >= --large-n (default: %(default)s)")
-    p.add_argument("--backends", default="numba,torch", help="snnrun backends to time (default: %(default)s)")
+    p.add_argument("--backends", default="numba,torch",
+                   help="snnrun backends to time: numba, torch, compile (default: %(default)s)")
     p.add_argument("--input", choices=("bernoulli", "spikes"), default="bernoulli",
                    help="snnrun input: a BernoulliTrain sampled inside the timed call (default) or the same "
                         "pre-encoded spikes as BindsNET (then output spike counts are compared)")
-    p.add_argument("--threads", type=int, default=2, help="torch / numba threads (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads (BindsNET, snnrun torch) and numba kernel threads (default: %(default)s)")
+    p.add_argument("--numba-torch-threads", type=int, default=1,
+                   help="torch threads while the snnrun numba side runs (default: %(default)s, as snnrun's runner "
+                        "sets for the numba backend; the kernel itself uses --threads)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-bindsnet", action="store_true", help="time snnrun only")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON here")
@@ -64,8 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.sizes = C.parse_ints(args.sizes)
     args.backends = [b.strip() for b in args.backends.replace(",", " ").split() if b.strip()]
     for b in args.backends:
-        if b not in ("numba", "torch"):
-            p.error(f"--backends: {b!r} is not one of: numba, torch")
+        if b not in ("numba", "torch", "compile"):
+            p.error(f"--backends: {b!r} is not one of: numba, torch, compile")
     if args.repeats < 1 or args.large_repeats < 1:
         p.error("--repeats and --large-repeats must be >= 1")
     return args
@@ -76,15 +81,16 @@ class Side:
     """One thing to time: ``prepare()`` (untimed: reset state, fresh input) then ``run()``."""
 
     def __init__(self, name: str, repeats: int, prepare: Callable[[], Any], run: Callable[[Any], Any],
-                 counts: Callable[[Any], Any]):
-        self.name, self.repeats = name, repeats
+                 counts: Callable[[Any], Any], threads: int):
+        self.name, self.repeats, self.threads = name, repeats, threads
         self.prepare, self.run, self.counts = prepare, run, counts
         self.times: list[float] = []
         self.first: Optional[float] = None
         self.out_counts = None
         self.error: Optional[str] = None
 
-    def once(self) -> float:
+    def once(self) -> tuple[float, Any]:
+        C.torch_threads(self.threads)
         arg = self.prepare()
         dt, out = C.timed(lambda: self.run(arg))
         return dt, out
@@ -122,7 +128,7 @@ def bindsnet_side(n: int, W, spikes, args, repeats: int) -> Side:
         state["monitor"] = False
         return c
 
-    return Side("bindsnet", repeats, prepare, run, counts)
+    return Side("bindsnet", repeats, prepare, run, counts, args.threads)
 
 
 def snnrun_side(n: int, W, rates, spikes, args, backend: str, repeats: int) -> Side:
@@ -164,7 +170,8 @@ def snnrun_side(n: int, W, rates, spikes, args, backend: str, repeats: int) -> S
     def counts(out):
         return out["Y"].reshape(-1)
 
-    return Side(f"snnrun {backend}", repeats, prepare, run, counts)
+    threads = args.numba_torch_threads if backend == "numba" else args.threads
+    return Side(f"snnrun {backend}", repeats, prepare, run, counts, threads)
 
 
 # ------------------------------------------------------------------ one size
@@ -225,8 +232,8 @@ def bench_size(n: int, args, have_bindsnet: bool) -> dict[str, Any]:
             "median_s": med if s.error is None else None,
             "times_s": s.times,
             "warmup_s": s.first,
-            # numba: the warm-up call compiles (or loads the on-disk cached) kernel
-            "compile_s": (s.first - med) if s.name == "snnrun numba" and s.first is not None and s.times else None,
+            # numba / compile: the warm-up call compiles (numba: or loads the on-disk cached) kernel
+            "compile_s": (s.first - med) if s.name in ("snnrun numba", "snnrun compile") and s.first is not None and s.times else None,
             "out_spikes": int(s.out_counts.sum()) if s.out_counts is not None else None,
             "out_rate_hz": (float(s.out_counts.float().mean()) / (args.steps * args.dt / 1000.0)
                             if s.out_counts is not None else None),
@@ -251,7 +258,10 @@ def main(argv=None) -> int:
     C.set_threads(args.threads)
     have_bindsnet = C.import_bindsnet(args.skip_bindsnet) is not None
     env = C.environment(args.threads)
+    env["numba_torch_threads"] = args.numba_torch_threads
     C.print_env(env)
+    print(f"# threads: torch {args.threads} for BindsNET and snnrun torch; numba kernel {args.threads}; "
+          f"torch {args.numba_torch_threads} while snnrun numba runs")
     print(f"# LIF benchmark: n Poisson inputs (U(0,{args.max_rate:g}) Hz) -> n LIF, dense N(0,1) weights, "
           f"{args.steps} steps of {args.dt:g} ms; input: "
           + ("snnrun samples a BernoulliTrain inside the timed call; BindsNET gets PoissonEncoder spikes encoded "
@@ -280,9 +290,10 @@ def main(argv=None) -> int:
     print()
     for r in results:
         extra = []
-        numba = r["sides"].get("snnrun numba") or {}
-        if numba.get("compile_s") is not None:
-            extra.append(f"numba first call {numba['warmup_s']:.2f} s (compile/load ~{numba['compile_s']:.2f} s)")
+        for nm in names:
+            side = r["sides"].get(nm) or {}
+            if side.get("compile_s") is not None:
+                extra.append(f"{nm} first call {side['warmup_s']:.2f} s (compile/load ~{side['compile_s']:.2f} s)")
         rates = {nm: (r['sides'].get(nm) or {}).get("out_rate_hz") for nm in names}
         extra.append("output rate " + ", ".join(f"{nm} {v:.1f} Hz" for nm, v in rates.items() if v is not None))
         same = {nm: r["sides"][nm].get("same_counts_as_bindsnet") for nm in names if nm in r["sides"]}

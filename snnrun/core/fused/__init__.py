@@ -42,7 +42,7 @@ def unsupported_reason(net: Network) -> Optional[str]:
     return None
 
 
-DYNAMIC = ("_pos0", "_dptr", "_dcol")  # kernel arguments that change between calls
+DYNAMIC = ("_pos0", "_dptr", "_dcol", "nthreads")  # kernel arguments that change between calls
 
 
 def _as_array(value: Any) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 
@@ -81,7 +82,7 @@ class KernelSource:
             f"return ({', '.join(self.returns)}{',' if self.returns else ''})",
         ]
         return (
-            "import numpy as np\nfrom numba import get_num_threads, njit, prange\n\n\n"
+            "import numpy as np\nfrom numba import njit, prange\n\n\n"
             f"@njit(cache=True, nogil=True{', parallel=True' if self.parallel else ''})\n"
             f"def kernel({params}):\n" + indent("\n".join(body), 4) + "\n"
         )
@@ -295,8 +296,10 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list, names_to_i
                else f"{out}[b, i] += {C}_w[i]\n")
     if conn.max_delay == 0 and dense and n_pre * n_post >= PARALLEL_SYNAPSES:
         # large dense layer: post neurons split into one chunk per thread (a parallel region per step)
+        if not src.parallel:
+            src.arg("nthreads", lambda: numba.get_num_threads())  # an argument keeps the kernel cacheable
         src.parallel = True
-        code = (f"nch = get_num_threads()\n"
+        code = (f"nch = nthreads\n"
                 f"chunk = ({n_post} + nch - 1) // nch\n"
                 f"for b in range(B):\n"
                 f"    for ch in prange(nch):\n"
