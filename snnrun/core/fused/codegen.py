@@ -299,16 +299,20 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list, names_to_i
         if not src.parallel:
             src.arg("nthreads", lambda: numba.get_num_threads())  # an argument keeps the kernel cacheable
         src.parallel = True
-        code = (f"nch = nthreads\n"
-                f"chunk = ({n_post} + nch - 1) // nch\n"
-                f"for b in range(B):\n"
-                f"    for ch in prange(nch):\n"
-                f"        j0 = ch * chunk\n"
-                f"        j1 = min(j0 + chunk, {n_post})\n"
+        src.setup.append(f"{C}_chunk = ({n_post} + nthreads - 1) // nthreads\n"
+                         f"{C}_acc = np.zeros((nthreads, {C}_chunk), np.float32)")
+        # per chunk: sum the active rows into a local 1-D accumulator (vectorised), then add
+        code = (f"for b in range(B):\n"
+                f"    for ch in prange(nthreads):\n"
+                f"        j0 = ch * {C}_chunk\n"
+                f"        j1 = min(j0 + {C}_chunk, {n_post})\n"
+                f"        acc = {C}_acc[ch, :j1 - j0]\n"
+                f"        acc[:] = 0.0\n"
                 f"        for q in range({S}_cnt[b]):\n"
-                f"            i = {S}_idx[b, q]\n"
-                f"            for j in range(j0, j1):\n"
-                f"                {out}[b, j] += {C}_w[i, j]\n")
+                f"            row = {C}_w[{S}_idx[b, q], j0:j1]\n"
+                f"            for j in range(j1 - j0):\n"
+                f"                acc[j] += row[j]\n"
+                f"        {out}[b, j0:j1] += acc\n")
     elif conn.max_delay == 0:
         code = (f"for b in range(B):\n"
                 f"    for q in range({S}_cnt[b]):\n"
