@@ -14,7 +14,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def pytest_configure(config):
-    os.environ.setdefault("SNNRUN_DATA_DIR", str(SHARED_DATA))
+    # absolute, so that subprocesses started in other folders find the data too
+    os.environ["SNNRUN_DATA_DIR"] = os.path.abspath(os.environ.get("SNNRUN_DATA_DIR") or SHARED_DATA)
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     torch.set_num_threads(min(2, torch.get_num_threads()))
