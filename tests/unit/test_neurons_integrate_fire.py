@@ -97,23 +97,45 @@ def test_current_lif_closed_form(dt, tau_m, tau_s):
 
 
 def test_conductance_lif_first_steps_by_hand():
-    """Conductance LIF, one excitatory pulse g = 0.1 at step 1, dt = 1, tau_mem = 100, tau_ge = 1:
-    step 1: ge = 0.1; dv = (v_rest - v) + ge (E_exc - v) = 0 + 0.1 * 65 = 6.5
-            v1 = -65 + 6.5 * dt / tau = -64.935;  ge <- 0.1 e^-1
-    step 2: ge = 0.1 e^-1 (no new input); dv = (-65 - v1) + ge (0 - v1)
-            v2 = v1 + dv / 100."""
+    """Conductance LIF, one excitatory pulse g = 0.1 at step 1, dt = 1, tau_mem = 100, tau_ge = 1,
+    exact integration with the conductance held over the step:
+    step 1: ge = 0.1; g = 1.1; v_inf = (-65 + 0.1 * 0) / 1.1 = -59.0909...
+            v1 = v_inf + (-65 - v_inf) e^{-1.1 / 100};  ge <- 0.1 e^-1
+    step 2: ge = 0.1 e^-1 (no new input); same formula from v1."""
     from snnrun.core.neurons import LIF, LIFParams
 
     pop = LIF(LIFParams(n=1, synapse="conductance", tau_mem_ms=100.0, tau_ge_ms=1.0, refrac_ms=0.0), dt=1.0)
     pop.allocate(1)
     pop.step(torch.tensor([[0.1]]), torch.zeros(1, 1))
-    v1 = -65.0 + 6.5 / 100.0
+    v_inf = -65.0 / 1.1
+    v1 = v_inf + (-65.0 - v_inf) * math.exp(-1.1 / 100.0)
+    assert v1 == pytest.approx(-64.9353, abs=1e-4)  # ~ Euler's -65 + 6.5/100 for a small step
     assert pop.v.item() == pytest.approx(v1, abs=1e-5)
     assert pop.ge.item() == pytest.approx(0.1 * math.exp(-1.0), rel=1e-6)
     pop.step(torch.zeros(1, 1), torch.zeros(1, 1))
     ge = 0.1 * math.exp(-1.0)
-    v2 = v1 + ((-65.0 - v1) + ge * (0.0 - v1)) / 100.0
+    g = 1.0 + ge
+    v_inf = -65.0 / g
+    v2 = v_inf + (v1 - v_inf) * math.exp(-g / 100.0)
     assert pop.v.item() == pytest.approx(v2, abs=1e-5)
+
+
+def test_conductance_lif_is_stable_under_huge_inhibition():
+    """Forward Euler would overshoot (dt/tau * g = 0.5 * 1000 / 100 = 5 > 2) and oscillate
+    with growing amplitude; the exact step relaxes towards v_inf without overshooting."""
+    from snnrun.core.neurons import LIF, LIFParams
+
+    pop = LIF(LIFParams(n=1, synapse="conductance", tau_mem_ms=100.0, tau_gi_ms=1e6, refrac_ms=0.0,
+                        e_inh_mv=-100.0, v_thresh_mv=0.0), dt=0.5)
+    pop.allocate(1)
+    pop.step(torch.zeros(1, 1), torch.tensor([[1000.0]]))
+    vs = []
+    for _ in range(20):
+        pop.step(torch.zeros(1, 1), torch.zeros(1, 1))
+        vs.append(pop.v.item())
+    assert all(-100.0 - 1e-3 <= v <= -65.0 for v in vs)
+    # v_inf = (-65 + 1000 * -100) / 1001 = -99.965; reached within a few steps
+    assert vs[-1] == pytest.approx((-65.0 - 100000.0) / 1001.0, abs=1e-2)
 
 
 # --------------------------------------------------------------------------- spike counts

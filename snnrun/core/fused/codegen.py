@@ -235,8 +235,10 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
         src.arg(f"{P}_ge", batch_axis=0, getter=lambda pop=pop: pop.ge.view(pop.batch, -1))
         src.arg(f"{P}_gi", batch_axis=0, getter=lambda pop=pop: pop.gi.view(pop.batch, -1))
         code += (f"ge = {P}_ge[b, j] + cur\ngi = {P}_gi[b, j] + {P}_ii[b, j]\n"
-                 f"dv = ({f32(pop.v_rest)} - v) + ge * ({f32(pop.e_exc)} - v) + gi * ({f32(pop.e_inh)} - v)\n"
-                 f"if active:\n    v = v + {f32(pop.dt_over_tau)} * dv\n"
+                 f"if active:\n"
+                 f"    g = np.float32(1.0) + ge + gi\n"
+                 f"    vinf = ({f32(pop.v_rest)} + ge * {f32(pop.e_exc)} + gi * {f32(pop.e_inh)}) / g\n"
+                 f"    v = vinf + (v - vinf) * np.exp(g * {f32(-pop.dt_over_tau)})\n"
                  f"{P}_ge[b, j] = ge * {f32(pop.ge_decay)}\n{P}_gi[b, j] = gi * {f32(pop.gi_decay)}\n")
     else:
         code += (f"v = (v - {f32(pop.v_rest)}) * {f32(pop.decay)} + {f32(pop.v_rest)}\n"

@@ -12,8 +12,10 @@ Current-based (``synapse="current"``, BindsNET's ``LIFNodes`` update order), per
 Conductance-based (``synapse="conductance"``, the Diehl & Cook 2015 paper), per step::
 
     g_e <- g_e + I_exc ;  g_i <- g_i + I_inh
-    dv  = ((v_rest - v) + g_e (E_exc - v) + g_i (E_inh - v)) * dt / tau_mem_ms   (0 while refractory)
-    v <- v + dv
+    tau_mem dv/dt = (v_rest - v) + g_e (E_exc - v) + g_i (E_inh - v), integrated exactly over
+    the step with g_e, g_i held constant (unchanged while refractory):
+        g = 1 + g_e + g_i ;  v_inf = (v_rest + g_e E_exc + g_i E_inh) / g
+        v <- v_inf + (v - v_inf) exp(-g dt / tau_mem_ms)
     g_e <- g_e exp(-dt/tau_ge_ms) ;  g_i <- g_i exp(-dt/tau_gi_ms)
     then threshold, reset and refractoriness as above.
 
@@ -96,8 +98,13 @@ class LIF(Population):
             self.ge.add_(i_exc)
             if i_inh is not None:
                 self.gi.add_(i_inh)
-            dv = (self.v_rest - self.v) + self.ge * (self.e_exc - self.v) + self.gi * (self.e_inh - self.v)
-            self.v.addcmul_(dv, active, value=self.dt_over_tau)
+            # exact over the step with g_e, g_i held constant: stable for any conductance
+            # (forward Euler diverges once dt/tau * (1 + g_e + g_i) > 2, e.g. when many
+            # inhibitory neurons fire together)
+            g = 1.0 + self.ge + self.gi
+            v_inf = (self.v_rest + self.ge * self.e_exc + self.gi * self.e_inh) / g
+            v_new = v_inf + (self.v - v_inf) * torch.exp(g * -self.dt_over_tau)
+            torch.where(active, v_new, self.v, out=self.v)
             self.ge.mul_(self.ge_decay)
             self.gi.mul_(self.gi_decay)
         else:
