@@ -27,7 +27,7 @@ from ..connections.dense import Dense, OneToOne
 from ..learning.stdp import Hebbian, PostPre, TripletPostPre, WeightDependentPostPre
 from ..neurons.adaptive import AdaptiveLIF, DiehlCook
 from ..neurons.izhikevich import Izhikevich
-from ..neurons.lif import IF, LIF, CurrentLIF
+from ..neurons.lif import G_TINY, IF, LIF, CurrentLIF
 from ..neurons.simple import Input, McCullochPitts
 
 SUPPORTED_POPS = (Input, IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook, Izhikevich, McCullochPitts)
@@ -239,7 +239,9 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
                  f"    g = np.float32(1.0) + ge + gi\n"
                  f"    vinf = ({f32(pop.v_rest)} + ge * {f32(pop.e_exc)} + gi * {f32(pop.e_inh)}) / g\n"
                  f"    v = vinf + (v - vinf) * np.exp(g * {f32(-pop.dt_over_tau)})\n"
-                 f"{P}_ge[b, j] = ge * {f32(pop.ge_decay)}\n{P}_gi[b, j] = gi * {f32(pop.gi_decay)}\n")
+                 f"ge = ge * {f32(pop.ge_decay)}\nif abs(ge) < {f32(G_TINY)}:\n    ge = np.float32(0.0)\n"
+                 f"gi = gi * {f32(pop.gi_decay)}\nif abs(gi) < {f32(G_TINY)}:\n    gi = np.float32(0.0)\n"
+                 f"{P}_ge[b, j] = ge\n{P}_gi[b, j] = gi\n")
     else:
         code += (f"v = (v - {f32(pop.v_rest)}) * {f32(pop.decay)} + {f32(pop.v_rest)}\n"
                  "if active:\n    v = v + cur\n")
