@@ -4,9 +4,7 @@ logged as they happen, artifacts, tags, and an honest final status
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional

@@ -3,7 +3,6 @@ usable from Python (``run_job(cfg_dict)``)."""
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from pathlib import Path

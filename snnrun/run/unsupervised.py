@@ -13,7 +13,6 @@ with learning off by "all activity" and "proportion weighting".
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +219,3 @@ class UnsupervisedRunner:
         self.net.run({self.inp: spikes}, learning=False, recorders=[rec], reset=True)
         return {name: rec.get(name, "s")[:, 0].reshape(rec.get(name, "s").shape[0], -1).cpu()
                 for name in self.net.populations}
-
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

@@ -12,7 +12,6 @@ from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping, Optional, Sequence
 
-import numpy as np
 import torch
 
 from ..encoders import BernoulliTrain
@@ -107,7 +106,7 @@ class FusedSimulator:
             emit_population(src, k, pop, k if name in kinds else None, name in self.counted, kinds.get(name, False))
         conns = list(net.connections.values())
         for k, conn in enumerate(conns):
-            emit_connection(src, k, conn, pops, {})
+            emit_connection(src, k, conn, pops)
         for k, conn in enumerate(conns):
             if conn.rule is not None and conn.learning_enabled:
                 emit_rule(src, k, conn, pops)

@@ -285,7 +285,7 @@ def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return ptr, col
 
 
-def emit_connection(src: KernelSource, k: int, conn: Any, pops: list, names_to_idx: dict) -> None:
+def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     C = f"c{k}"
     si = pops.index(conn.source)
     ti = pops.index(conn.target)

@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 
 from ..registry import check
-from .base import NEURONS, Population, decay
+from .base import NEURONS, decay
 from .lif import LIF, LIFParams
 
 
