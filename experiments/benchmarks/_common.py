@@ -180,3 +180,15 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and x != x:
         return None
     return str(x)
+
+
+def start(args: Any) -> tuple[bool, dict[str, Any]]:
+    """Common start of a benchmark: threads, BindsNET import, environment printout."""
+    set_threads(args.threads)
+    have_bindsnet = import_bindsnet(args.skip_bindsnet) is not None
+    env = environment(args.threads)
+    env["numba_torch_threads"] = args.numba_torch_threads
+    print_env(env)
+    print(f"# threads: torch {args.threads} for BindsNET and snnrun torch; numba kernel {args.threads}; "
+          f"torch {args.numba_torch_threads} while snnrun numba runs")
+    return have_bindsnet, env

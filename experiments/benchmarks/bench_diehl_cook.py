@@ -231,13 +231,7 @@ def _take(images, start: int, batch: int):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    C.set_threads(args.threads)
-    have_bindsnet = C.import_bindsnet(args.skip_bindsnet) is not None
-    env = C.environment(args.threads)
-    env["numba_torch_threads"] = args.numba_torch_threads
-    C.print_env(env)
-    print(f"# threads: torch {args.threads} for BindsNET and snnrun torch; numba kernel {args.threads}; "
-          f"torch {args.numba_torch_threads} while snnrun numba runs")
+    have_bindsnet, env = C.start(args)
     import torch
 
     from snnrun.integrations.datasets import load_dataset

@@ -255,13 +255,7 @@ def bench_size(n: int, args, have_bindsnet: bool) -> dict[str, Any]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    C.set_threads(args.threads)
-    have_bindsnet = C.import_bindsnet(args.skip_bindsnet) is not None
-    env = C.environment(args.threads)
-    env["numba_torch_threads"] = args.numba_torch_threads
-    C.print_env(env)
-    print(f"# threads: torch {args.threads} for BindsNET and snnrun torch; numba kernel {args.threads}; "
-          f"torch {args.numba_torch_threads} while snnrun numba runs")
+    have_bindsnet, env = C.start(args)
     print(f"# LIF benchmark: n Poisson inputs (U(0,{args.max_rate:g}) Hz) -> n LIF, dense N(0,1) weights, "
           f"{args.steps} steps of {args.dt:g} ms; input: "
           + ("snnrun samples a BernoulliTrain inside the timed call; BindsNET gets PoissonEncoder spikes encoded "
