@@ -17,14 +17,6 @@ from snnrun.core import Network, ParamError, Recorder
 LIF = dict(tau_mem_ms=20.0, refrac_ms=2.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to CPU contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # (C_in, H, W, C_out, kernel_size, stride, padding)
 GEOMETRIES = [
     (1, 6, 6, 2, 3, 1, 0),

@@ -10,14 +10,6 @@ from snnrun.core import Network, Recorder
 LIF = dict(tau_mem_ms=20.0, refrac_ms=2.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to CPU contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def spikes(shape, p=0.2, seed=0):
     g = torch.Generator().manual_seed(seed)

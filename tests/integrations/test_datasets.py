@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import socket
 import time
 from pathlib import Path
 
@@ -67,11 +68,17 @@ def test_mnist_from_shared_read_only_root(cache, train, first):
     assert (cache / "MNIST" / f"snnrun-{'train' if train else 'test'}.pt").is_file()
 
 
-def test_shared_root_is_not_modified(cache):
+def test_shared_root_is_not_modified(cache, monkeypatch):
     root = _need("MNIST")
     before = _snapshot(root)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("load_dataset tried to open a network connection")
+
+    # download allowed, but the files are present: it must not touch the network (enforced here)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     load_dataset("mnist", str(root), train=True, n=10, download=False)
-    load_dataset("MNIST", str(root), train=False, n=None, download=True)  # files present: no network
+    load_dataset("MNIST", str(root), train=False, n=None, download=True)
     assert _snapshot(root) == before
 
 
