@@ -39,6 +39,9 @@ connections:
   Ai_Ae: {kind: dense, source: Ai, target: Ae, weight: 17.0, mask: all_but_self, receptor: inh}
 """
 
+DC_PAPER_ARRIVAL = DC_PAPER.replace("nu_post: 5.0e-2}", "nu_post: 5.0e-2, pre_timing: arrival}")
+assert DC_PAPER_ARRIVAL != DC_PAPER
+
 ZOO = """
 populations:
   X: {kind: input, n: 30, traces: true, trace_mode: additive, trace_scale: 0.5}
@@ -84,8 +87,8 @@ def _assert_same(a, b, what):
             torch.testing.assert_close(sa[key], sb[key], rtol=1e-5, atol=1e-5, msg=f"{what}: {key} differs")
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (ZOO, 1.0), (ZOO, 0.1)],
-                         ids=["dc_bindsnet", "dc_paper", "zoo", "zoo_dt0.1"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (ZOO, 1.0), (ZOO, 0.1)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "zoo", "zoo_dt0.1"])
 @pytest.mark.parametrize("learning", [True, False])
 def test_fused_equals_reference_step_by_step(text, dt, learning):
     ref, fast = _pair(text, dt)
@@ -106,7 +109,8 @@ def test_fused_equals_reference_step_by_step(text, dt, learning):
     assert fired > 20, "the test network should be active"
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5)], ids=["dc_bindsnet", "dc_paper"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival"])
 def test_fused_equals_reference_whole_presentations(text, dt):
     """Several presentations in one call each, with normalisation and resets between."""
     ref, fast = _pair(text, dt)

@@ -258,3 +258,44 @@ def test_updates_are_clamped_to_bounds():
     assert net.weights("XE").item() == 1.0
     net, _ = run_pairs({"kind": "post_pre", "nu_post": 0.0, "nu_pre": 10.0}, [(4, 0)], [(3, 0)], 1, 1, 8, w0=0.3)
     assert net.weights("XE").item() == 0.0
+
+
+def test_triplet_arrival_timing_uses_each_synapses_delay():
+    """pre_timing: arrival, one pre neuron, three post neurons reached after 0, 3 and 6 steps
+    (dt = 1).  Pre spike at step 2 -> arrivals at 2, 5, 8; all post neurons spike at 4 and 10.
+      depression at arrival: post1 then = 0 (j=0), e^{-1/20} (j=1), e^{-4/20} (j=2)
+      potentiation at 10: post2_before = e^{-6/40}, pre trace e^{-(10 - arrival)/20}
+      (at 4: post2_before = 0).  Emission timing would give every synapse e^{-8/20}."""
+    from snnrun.core.network import Network
+
+    nu_pre, nu_post = 2e-3, 1e-2
+    net = Network(dt_ms=1.0)
+    net.add_population("X", "input", n=1)
+    net.add_population("E", "mcculloch_pitts", n=3, v_thresh_mv=1.0)
+    net.add_connection("XE", "X", "E", "dense", weight=0.05, wmin=0.0, wmax=1.0, delay_ms={"max_ms": 6.0},
+                       learning={"kind": "triplet_post_pre", "nu_pre": nu_pre, "nu_post": nu_post, "pre_timing": "arrival"})
+    net.connections["XE"].delays = torch.tensor([[0, 3, 6]])
+    x = torch.zeros(14, 1, 1)
+    x[2] = 1.0
+    cur = torch.zeros(14, 1, 3)
+    cur[4] = cur[10] = 1.0
+    rec = Recorder({"E": ["s"]})
+    net.run({"X": x, "E": cur}, recorders=[rec])
+    assert torch.equal(rec.get("E", "s"), cur.bool())
+    e = math.exp
+    arrival = [2, 5, 8]
+    post1 = [0.0, e(-1 / 20), e(-4 / 20)]
+    exp = [-nu_pre * p1 + nu_post * e(-6 / 40) * e(-(10 - a) / 20) for a, p1 in zip(arrival, post1)]
+    dw = net.weights("XE")[0] - 0.05
+    torch.testing.assert_close(dw.double(), torch.tensor(exp, dtype=torch.float64), rtol=0, atol=2e-7)
+
+
+def test_triplet_arrival_timing_needs_per_synapse_delays():
+    from snnrun.core.network import Network
+    from snnrun.core.registry import ParamError
+
+    net = Network(dt_ms=1.0)
+    net.add_population("X", "input", n=2)
+    net.add_population("E", "lif", n=2)
+    with pytest.raises(ParamError, match="pre_timing.*per-synapse delays"):
+        net.add_connection("XE", "X", "E", "dense", learning={"kind": "triplet_post_pre", "pre_timing": "arrival"})

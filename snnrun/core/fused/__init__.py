@@ -41,7 +41,7 @@ def unsupported_reason(net: Network) -> Optional[str]:
     return None
 
 
-DYNAMIC = ("_pos0", "_dptr", "_dcol", "nthreads")  # kernel arguments that change between calls
+DYNAMIC = ("_pos0", "_clock0", "_dptr", "_dcol", "nthreads")  # kernel arguments that change between calls
 
 
 def _as_array(value: Any) -> Any:
@@ -199,5 +199,8 @@ class FusedSimulator:
         for conn, pos in zip(delayed, positions):
             conn.pos = int(pos)
         if learn:
+            for conn in net.connections.values():
+                if conn.learning_enabled and getattr(conn.rule, "arrival", False):
+                    conn.rule.clock += T
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}

@@ -387,9 +387,12 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     nu_pre = f"{C}_nupre"
     nu_post = f"{C}_nupost"
     if isinstance(rule, TripletPostPre):
-        src.arg(f"{C}_tpre", batch_axis=0, getter=lambda rule=rule: rule.pre.view(rule.batch, -1))
         src.arg(f"{C}_tp1", batch_axis=0, getter=lambda rule=rule: rule.post1.view(rule.batch, -1))
         src.arg(f"{C}_tp2", batch_axis=0, getter=lambda rule=rule: rule.post2.view(rule.batch, -1))
+        if rule.arrival:
+            emit_triplet_arrival(src, C, S, Tg, conn, clamp)
+            return
+        src.arg(f"{C}_tpre", batch_axis=0, getter=lambda rule=rule: rule.pre.view(rule.batch, -1))
         x_pre, x_dep, x_pot = f"{C}_tpre", f"{C}_tp1", f"{C}_tp2"
         pre_code = (f"for b in range(B):\n"
                     f"    for i in range({n_pre}):\n        {C}_tpre[b, i] = {C}_tpre[b, i] * {f32(rule.d_pre)}\n"
@@ -440,6 +443,17 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
                f"d = {C}_dwm[{'i, j' if dense else 'i'}]{pre_factor} + {C}_dw[{'i, j' if dense else 'i'}]{post_factor}\n")
         code = code.replace(f"{C}_dw[{'i, j' if dense else 'i'}] {sign_pre}=", f"{C}_dwm[{'i, j' if dense else 'i'}] {sign_pre}=", 1)
         src.setup.append(f"{C}_dwm = np.zeros({'(%d, %d)' % (n_pre, n_post) if dense else n_pre}, np.float32)")
+    code += apply_updates(C, conn, upd, clamp, pre_factor)
+    src.learn.append(code + post_code)
+
+
+def apply_updates(C: str, conn: Any, upd: str, clamp: str, pre_factor: str = "") -> str:
+    """Code adding the accumulated ``dw`` to the touched rows and columns (clamped),
+    then the first-step clamp of all weights."""
+    n_pre, n_post = conn.source.n, conn.target.n
+    dense = isinstance(conn, Dense)
+    W = (lambda i, j: f"{C}_w[{i}, {j}]") if dense else (lambda i, j: f"{C}_w[{i}]")
+    code = ""
     apply_one = upd + "w = w + d\n" + clamp + f"{W('i', 'j')} = w\n{C}_dw[{'i, j' if dense else 'i'}] = 0.0\n"
     if pre_factor:
         apply_one += f"{C}_dwm[{'i, j' if dense else 'i'}] = 0.0\n"
@@ -463,4 +477,51 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
         loops = (f"for i in range({n_pre}):\n    for j in range({n_post}):\n" + indent(full, 8) if dense
                  else f"for i in range({n_pre}):\n    j = i\n" + indent(full, 4))
         code += "if t == 0:\n" + indent(loops, 4) + "\n"
-    src.learn.append(code + post_code)
+    return code
+
+
+def emit_triplet_arrival(src: KernelSource, C: str, S: str, Tg: str, conn: Any, clamp: str) -> None:
+    """Triplet STDP with the pre-synaptic part at spike arrival (per-synapse delays): each
+    synapse's last arrival step is kept; the pre trace is looked up from the steps since."""
+    rule = conn.rule
+    n_pre, n_post = conn.source.n, conn.target.n
+    L = conn.max_delay + 1
+    K = rule.pre_table.numel() - 1
+    src.arg(f"{C}_last", batch_axis=0, getter=lambda rule=rule: rule.last)
+    src.arg(f"{C}_ptab", lambda rule=rule: rule.pre_table)
+    src.arg(f"{C}_clock0", lambda rule=rule: rule.clock)
+    src.setup.append(f"{C}_dw = np.zeros(({n_pre}, {n_post}), np.float32)\n"
+                     f"{C}_tr = np.zeros({n_pre}, np.bool_)\n{C}_tc = np.zeros({n_post}, np.bool_)")
+    code = (f"clock = {C}_clock0 + t + 1\n"
+            f"for b in range(B):\n"
+            f"    for j in range({n_post}):\n"
+            f"        {C}_tp1[b, j] = {C}_tp1[b, j] * {f32(rule.d_post1)}\n"
+            f"        {C}_tp2[b, j] = {C}_tp2[b, j] * {f32(rule.d_post2)}\n"
+            # arrivals: spikes emitted d steps ago reach the synapses of delay d
+            f"for b in range(B):\n"
+            f"    for d in range({L}):\n"
+            f"        slot = ({C}_pos - d) % {L}\n"
+            f"        cnt = {S}_cnt[b] if d == 0 else {C}_rcnt[slot, b]\n"
+            f"        for q in range(cnt):\n"
+            f"            i = {S}_idx[b, q] if d == 0 else {C}_ridx[slot, b, q]\n"
+            f"            {C}_tr[i] = True\n"
+            f"            base = i * {L} + d\n"
+            f"            for jj in range({C}_dptr[base], {C}_dptr[base + 1]):\n"
+            f"                j = {C}_dcol[jj]\n"
+            f"                {C}_last[b, i, j] = clock\n"
+            f"                {C}_dw[i, j] -= np.float32({C}_tp1[b, j] * {C}_nupre)\n"
+            # potentiation at post spikes with each synapse's own pre trace
+            f"for b in range(B):\n"
+            f"    for q in range({Tg}_cnt[b]):\n"
+            f"        j = {Tg}_idx[b, q]\n"
+            f"        {C}_tc[j] = True\n"
+            f"        p2 = {C}_tp2[b, j]\n"
+            f"        for i in range({n_pre}):\n"
+            f"            k = clock - {C}_last[b, i, j]\n"
+            f"            if k < {K}:\n"
+            f"                {C}_dw[i, j] += np.float32({C}_ptab[k] * p2 * {C}_nupost)\n")
+    code += apply_updates(C, conn, f"w = {C}_w[i, j]\nd = {C}_dw[i, j]\n", clamp)
+    code += (f"for b in range({Tg}_cnt.shape[0]):\n    for q in range({Tg}_cnt[b]):\n"
+             f"        {C}_tp1[b, {Tg}_idx[b, q]] = np.float32(1.0)\n"
+             f"        {C}_tp2[b, {Tg}_idx[b, q]] = np.float32(1.0)\n")
+    src.learn.append(code)
