@@ -189,3 +189,31 @@ connections:
     # summation order differs from BLAS in the last bit: allow a rare flipped spike
     assert (cr - cf).abs().sum() <= 2
     torch.testing.assert_close(ref.populations["Y"].v, fast.populations["Y"].v, rtol=1e-4, atol=1e-3)
+
+
+def test_fused_ahead_of_time_input_propagation_equals_reference():
+    """A large dense layer from an input population is propagated for the whole call before
+    the time loop (inference; while it learns, step by step): identical spikes, voltages and
+    weights, calls chained (spikes carried over between calls), inference and learning
+    calls interleaved, batch of 2."""
+    from snnrun.core.fused.codegen import PREPASS_SYNAPSES
+
+    text = """
+populations:
+  X: {kind: input, n: 1100, traces: true}
+  Y: {kind: lif, n: 1000, traces: true}
+connections:
+  XY: {kind: dense, source: X, target: Y, weight: {dist: normal, mean: 0.0, std: 1.0}, wmin: -3, wmax: 3,
+       learning: {kind: post_pre, nu_pre: 1.0e-3, nu_post: 1.0e-3}}
+"""
+    assert 1100 * 1000 >= PREPASS_SYNAPSES
+    ref, fast = _pair(text)
+    rs, fs = TorchSimulator(ref, ["Y"]), FusedSimulator(fast, ["Y"])
+    assert "c0_ahead" in fs.source(["X"])
+    x = torch.rand(240, 2, 1100, generator=torch.Generator().manual_seed(4)) < 0.05
+    for k, learning in enumerate([False, True, False]):
+        cr = rs.run({"X": x[80 * k:80 * (k + 1)]}, learning)["Y"]
+        cf = fs.run({"X": x[80 * k:80 * (k + 1)]}, learning)["Y"]
+        assert torch.equal(cr, cf)
+        _assert_same(ref, fast, f"call {k}")
+        assert int(cr.sum()) > 100

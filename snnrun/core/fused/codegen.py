@@ -34,6 +34,9 @@ SUPPORTED_POPS = (Input, IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook, Izhikevich
 SUPPORTED_CONNS = (Dense, OneToOne)
 SUPPORTED_RULES = (PostPre, WeightDependentPostPre, Hebbian, TripletPostPre)
 PARALLEL_SYNAPSES = 1 << 22  # dense layers at least this large propagate on all threads
+PREPASS_SYNAPSES = 1 << 20   # static input layers at least this large are propagated ahead (see emit_prepass)
+PREPASS_TILE = 128           # post neurons per tile of the ahead-of-time propagation
+PREPASS_MAX_FLOATS = 1 << 26  # ... when its current buffer (T x B x n_post) stays under 256 MB
 
 
 def f32(x: float) -> str:
@@ -62,6 +65,8 @@ class KernelSource:
         self.returns: list[str] = []  # ints returned (e.g. ring positions)
         self.batch_axis: dict[str, int] = {}  # argument -> its batch axis (for splitting a batch)
         self.parallel = False  # any prange loop (large dense propagation)
+        self.input_spike: dict[str, str] = {}  # input population -> expression of its spike at (t, b, i)
+        self.written: set[str] = set()  # input buffers some connection already adds into
 
     def arg(self, name: str, getter: Any, batch_axis: int | None = None) -> str:
         self.args.append((name, getter))
@@ -115,6 +120,8 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
         src.zero.append(f"{P}_ie[:, :] = 0.0")
         if pop.conductance:
             src.zero.append(f"{P}_ii[:, :] = 0.0")
+    if input_index is not None and isinstance(pop, Input):
+        src.input_spike[P] = f"{P}_gen[t, b, i]" if prob_input else f"{P}_xin[t, b, i] != 0"
     if input_index is not None:
         src.arg(f"{P}_xin" if isinstance(pop, Input) else f"{P}_ext", ("input", input_index),
                 batch_axis=0 if (isinstance(pop, Input) and prob_input) else 1)
@@ -300,6 +307,12 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
         src.arg(f"{C}_bias", lambda conn=conn: conn.b.view(-1))
     add_row = (f"for j in range({n_post}):\n    {out}[b, j] += {C}_w[i, j]\n" if dense
                else f"{out}[b, i] += {C}_w[i]\n")
+    first_writer = out not in src.written
+    src.written.add(out)
+    static_ahead = None
+    if (conn.max_delay == 0 and dense and first_writer and S in src.input_spike
+            and n_pre * n_post >= PREPASS_SYNAPSES):
+        static_ahead = emit_prepass(src, C, S, out, conn)
     if conn.max_delay == 0 and dense and n_pre * n_post >= PARALLEL_SYNAPSES:
         # large dense layer: post neurons split into one chunk per thread (a parallel region per step)
         if not src.parallel:
@@ -361,6 +374,8 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
                     f"                j = {C}_dcol[jj]\n"
                     f"                {out}[b, j] += {C}_w[i, j]\n"
                     f"{C}_pos = ({C}_pos + 1) % {L}\n")
+    if static_ahead is not None:
+        code = static_ahead + indent(code, 4) + "\n"
     if conn.b is not None:
         code += f"for b in range(B):\n    for j in range({n_post}):\n        {out}[b, j] += {C}_bias[j]\n"
     src.propagate.append(code)
@@ -525,3 +540,66 @@ def emit_triplet_arrival(src: KernelSource, C: str, S: str, Tg: str, conn: Any, 
              f"        {C}_tp1[b, {Tg}_idx[b, q]] = np.float32(1.0)\n"
              f"        {C}_tp2[b, {Tg}_idx[b, q]] = np.float32(1.0)\n")
     src.learn.append(code)
+
+
+def emit_prepass(src: KernelSource, C: str, S: str, out: str, conn: Any) -> str:
+    """Propagation of a large, static (not learning in this call) dense connection from an
+    input population, done for the whole presentation before the time loop: the input's
+    spikes are known in advance, so each weight row is read from memory once and added to
+    every step its neuron fires in, tile by tile of post neurons (the tile's currents for
+    all steps stay in cache).  Per step, rows are added in the same (ascending pre-neuron)
+    order as the per-step path, and the connection is the first to add into its target
+    buffer, so the currents are bit-identical.  Returns the per-step code; falls back to the
+    per-step path (returned after ``else``) while learning or when the buffer would be large."""
+    n_pre, n_post = conn.source.n, conn.target.n
+    P = PREPASS_TILE
+    NT = (n_post + P - 1) // P
+    plastic = conn.rule is not None and conn.learning_enabled
+    if not src.parallel:
+        src.arg("nthreads", lambda: numba.get_num_threads())
+    src.parallel = True
+    spike = src.input_spike[S]
+    src.setup.append(
+        f"{C}_ahead = {'not learning and ' if plastic else ''}T * B * {NT * P} <= {PREPASS_MAX_FLOATS}\n"
+        f"{C}_cur = np.zeros(({NT}, B, T if {C}_ahead else 0, {P}), np.float32)\n"
+        f"if {C}_ahead:\n"
+        f"    for b in range(B):\n"
+        # the steps at which each pre neuron's spike arrives (emitted one step before)
+        f"        ptr = np.zeros({n_pre + 1}, np.int64)\n"
+        f"        for t in range(T - 1):\n"
+        f"            for i in range({n_pre}):\n"
+        f"                if {spike}:\n"
+        f"                    ptr[i + 1] += 1\n"
+        f"        for i in range({n_pre}):\n"
+        f"            ptr[i + 1] += ptr[i]\n"
+        f"        when = np.empty(ptr[{n_pre}], np.int32)\n"
+        f"        fill = ptr[:{n_pre}].copy()\n"
+        f"        for t in range(T - 1):\n"
+        f"            for i in range({n_pre}):\n"
+        f"                if {spike}:\n"
+        f"                    when[fill[i]] = t + 1\n"
+        f"                    fill[i] += 1\n"
+        f"        for tile in prange({NT}):\n"
+        f"            j0 = tile * {P}\n"
+        f"            width = min({P}, {n_post} - j0)\n"
+        f"            acc = {C}_cur[tile, b]\n"
+        # step 0 receives the spikes carried over from the previous call
+        f"            for q in range({S}_cnt[b]):\n"
+        f"                row = {C}_w[{S}_idx[b, q], j0:j0 + width]\n"
+        f"                for jj in range(width):\n"
+        f"                    acc[0, jj] += row[jj]\n"
+        f"            for i in range({n_pre}):\n"
+        f"                if ptr[i + 1] > ptr[i]:\n"
+        f"                    row = {C}_w[i, j0:j0 + width]\n"
+        f"                    for e in range(ptr[i], ptr[i + 1]):\n"
+        f"                        a = acc[when[e]]\n"
+        f"                        for jj in range(width):\n"
+        f"                            a[jj] += row[jj]"
+    )
+    return (f"if {C}_ahead:\n"
+            f"    for b in range(B):\n"
+            f"        for tile in range({NT}):\n"
+            f"            j0 = tile * {P}\n"
+            f"            for jj in range(min({P}, {n_post} - j0)):\n"
+            f"                {out}[b, j0 + jj] += {C}_cur[tile, b, t, jj]\n"
+            f"else:\n")
