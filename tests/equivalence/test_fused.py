@@ -41,6 +41,7 @@ connections:
 
 DC_PAPER_ARRIVAL = DC_PAPER.replace("nu_post: 5.0e-2}", "nu_post: 5.0e-2, pre_timing: arrival}")
 assert DC_PAPER_ARRIVAL != DC_PAPER
+DC_PAPER_EULER = DC_PAPER_ARRIVAL.replace("synapse: conductance", "synapse: conductance, integration: euler")
 
 ZOO = """
 populations:
@@ -87,8 +88,9 @@ def _assert_same(a, b, what):
             torch.testing.assert_close(sa[key], sb[key], rtol=1e-5, atol=1e-5, msg=f"{what}: {key} differs")
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (ZOO, 1.0), (ZOO, 0.1)],
-                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "zoo", "zoo_dt0.1"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (DC_PAPER_EULER, 0.5),
+                                      (ZOO, 1.0), (ZOO, 0.1)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler", "zoo", "zoo_dt0.1"])
 @pytest.mark.parametrize("learning", [True, False])
 def test_fused_equals_reference_step_by_step(text, dt, learning):
     ref, fast = _pair(text, dt)
@@ -109,8 +111,8 @@ def test_fused_equals_reference_step_by_step(text, dt, learning):
     assert fired > 20, "the test network should be active"
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5)],
-                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (DC_PAPER_EULER, 0.5)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler"])
 def test_fused_equals_reference_whole_presentations(text, dt):
     """Several presentations in one call each, with normalisation and resets between."""
     ref, fast = _pair(text, dt)

@@ -145,6 +145,36 @@ def test_conductance_pulse_matches_the_continuous_model(receptor):
     assert coarse == pytest.approx(fine, rel=0.03)
 
 
+def test_conductance_lif_euler_first_steps_by_hand():
+    """integration: euler (Brian 1's scheme in the Diehl & Cook paper), dt = 0.5, tau_mem = 10,
+    tau_ge = 1, v_rest = -60 (the paper's Ai neuron), one pulse g_e = 10.4:
+    step 1: v = -60 + 0.05 (0 + 10.4 * 60) = -28.8 (the exact step would give -36.2)
+            g_e <- 10.4 (1 - 0.5) = 5.2
+    step 2: v = -28.8 + 0.05 ((-60 + 28.8) + 5.2 * 28.8) = -22.872"""
+    from snnrun.core.neurons import LIF, LIFParams
+
+    pop = LIF(LIFParams(n=1, synapse="conductance", integration="euler", v_rest_mv=-60.0, tau_mem_ms=10.0,
+                        tau_ge_ms=1.0, v_thresh_mv=100.0, refrac_ms=0.0), dt=0.5)
+    pop.allocate(1)
+    pop.step(torch.tensor([[10.4]]), torch.zeros(1, 1))
+    assert pop.v.item() == pytest.approx(-28.8, abs=1e-4)
+    assert pop.ge.item() == pytest.approx(5.2, abs=1e-6)
+    pop.step(torch.zeros(1, 1), torch.zeros(1, 1))
+    assert pop.v.item() == pytest.approx(-22.872, abs=1e-4)
+
+
+def test_conductance_lif_euler_stays_between_reversal_potentials():
+    """A huge inhibitory pulse: Euler would jump far below E_inh (0.05 * 1000 * 35 mV);
+    v is kept at E_inh = -100 mV."""
+    from snnrun.core.neurons import LIF, LIFParams
+
+    pop = LIF(LIFParams(n=1, synapse="conductance", integration="euler", tau_mem_ms=10.0, e_inh_mv=-100.0,
+                        refrac_ms=0.0), dt=0.5)
+    pop.allocate(1)
+    pop.step(torch.zeros(1, 1), torch.tensor([[1000.0]]))
+    assert pop.v.item() == -100.0
+
+
 def test_conductance_lif_is_stable_under_huge_inhibition():
     """Forward Euler would overshoot (dt/tau * g = 0.5 * 1000 / 100 = 5 > 2) and oscillate
     with growing amplitude; the exact step relaxes towards v_inf without overshooting."""

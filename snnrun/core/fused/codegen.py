@@ -242,12 +242,15 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
         src.arg(f"{P}_ge", batch_axis=0, getter=lambda pop=pop: pop.ge.view(pop.batch, -1))
         src.arg(f"{P}_gi", batch_axis=0, getter=lambda pop=pop: pop.gi.view(pop.batch, -1))
         code += (f"ge = {P}_ge[b, j] + cur\ngi = {P}_gi[b, j] + {P}_ii[b, j]\n"
-                 f"if active:\n"
+                 f"if active:\n" + (
+                 f"    dv = ({f32(pop.v_rest)} - v) + ge * ({f32(pop.e_exc)} - v) + gi * ({f32(pop.e_inh)} - v)\n"
+                 f"    v = v + dv * {f32(pop.dt_over_tau)}\n"
+                 f"    v = min(max(v, {f32(pop.e_inh)}), {f32(pop.e_exc)})\n" if pop.euler else
                  f"    gem = ge * {f32(pop.ge_mean)}\n"
                  f"    gim = gi * {f32(pop.gi_mean)}\n"
                  f"    g = np.float32(1.0) + gem + gim\n"
                  f"    vinf = ({f32(pop.v_rest)} + gem * {f32(pop.e_exc)} + gim * {f32(pop.e_inh)}) / g\n"
-                 f"    v = vinf + (v - vinf) * np.exp(g * {f32(-pop.dt_over_tau)})\n"
+                 f"    v = vinf + (v - vinf) * np.exp(g * {f32(-pop.dt_over_tau)})\n") +
                  f"ge = ge * {f32(pop.ge_decay)}\nif abs(ge) < {f32(G_TINY)}:\n    ge = np.float32(0.0)\n"
                  f"gi = gi * {f32(pop.gi_decay)}\nif abs(gi) < {f32(G_TINY)}:\n    gi = np.float32(0.0)\n"
                  f"{P}_ge[b, j] = ge\n{P}_gi[b, j] = gi\n")

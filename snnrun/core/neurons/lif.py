@@ -22,6 +22,15 @@ Conductance-based (``synapse="conductance"``, the Diehl & Cook 2015 paper), per 
     delivers exactly the charge of the continuous model (integral of g_e = w tau_ge):
     holding g at its start-of-step value instead would give 27 % more excitation at
     dt = 0.5 ms, tau_ge = 1 ms.
+
+    ``integration: euler`` instead steps every variable by forward Euler, as Brian 1 did for
+    the Diehl & Cook (2015) paper's simulations (dt 0.5 ms), for faithful reproduction::
+
+        v <- v + dt/tau_mem [(v_rest - v) + g_e (E_exc - v) + g_i (E_inh - v)]
+        g_e <- g_e (1 - dt/tau_ge) ;  g_i <- g_i (1 - dt/tau_gi)
+
+    with v kept within [E_inh, E_exc] (where the continuous model keeps it; Euler would
+    overshoot, and diverge once dt/tau_mem (1 + g_e + g_i) > 2).
     then threshold, reset and refractoriness as above.
 
 With constant input current I and no spikes, the current-based voltage follows the
@@ -55,10 +64,12 @@ class LIFParams(NeuronParams):
     tau_gi_ms: float = 2.0
     e_exc_mv: float = 0.0
     e_inh_mv: float = -100.0
+    integration: str = "exact"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.tau_mem_ms > 0, "tau_mem_ms", f"must be > 0, got {self.tau_mem_ms}")
+        check(self.integration in ("exact", "euler"), "integration", f"{self.integration!r} is not one of: exact, euler")
         check(self.synapse in ("current", "conductance"), "synapse", f"{self.synapse!r} is not one of: current, conductance")
         check(self.tau_ge_ms > 0, "tau_ge_ms", f"must be > 0, got {self.tau_ge_ms}")
         check(self.tau_gi_ms > 0, "tau_gi_ms", f"must be > 0, got {self.tau_gi_ms}")
@@ -83,6 +94,12 @@ class LIF(Population):
         # mean of an exponentially decaying conductance over one step, relative to its start
         self.ge_mean = p.tau_ge_ms / self.dt * (1.0 - self.ge_decay)
         self.gi_mean = p.tau_gi_ms / self.dt * (1.0 - self.gi_decay)
+        self.euler = p.integration == "euler"
+        if self.euler:
+            self.ge_decay = 1.0 - self.dt / p.tau_ge_ms
+            self.gi_decay = 1.0 - self.dt / p.tau_gi_ms
+            check(min(self.ge_decay, self.gi_decay) >= 0, "integration",
+                  f"euler needs dt <= tau_ge_ms and tau_gi_ms (dt = {self.dt} ms)")
         self.e_exc = float(p.e_exc_mv)
         self.e_inh = float(p.e_inh_mv)
         self.v = torch.zeros(0)
@@ -112,11 +129,15 @@ class LIF(Population):
             # exact over the step with g_e, g_i held at their means over the step: stable for
             # any conductance (forward Euler diverges once dt/tau * (1 + g_e + g_i) > 2, e.g.
             # when many inhibitory neurons fire together)
-            ge = self.ge * self.ge_mean
-            gi = self.gi * self.gi_mean
-            g = 1.0 + ge + gi
-            v_inf = (self.v_rest + ge * self.e_exc + gi * self.e_inh) / g
-            v_new = v_inf + (self.v - v_inf) * torch.exp(g * -self.dt_over_tau)
+            if self.euler:
+                dv = (self.v_rest - self.v) + self.ge * (self.e_exc - self.v) + self.gi * (self.e_inh - self.v)
+                v_new = (self.v + dv * self.dt_over_tau).clamp_(min=self.e_inh, max=self.e_exc)
+            else:
+                ge = self.ge * self.ge_mean
+                gi = self.gi * self.gi_mean
+                g = 1.0 + ge + gi
+                v_inf = (self.v_rest + ge * self.e_exc + gi * self.e_inh) / g
+                v_new = v_inf + (self.v - v_inf) * torch.exp(g * -self.dt_over_tau)
             torch.where(active, v_new, self.v, out=self.v)
             # decayed conductances below G_TINY are set to 0: they would otherwise become
             # denormal floats, which the CPU processes ~100x slower
