@@ -25,10 +25,11 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ParamError)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from .core.network import SimulationError
     from .integrations.datasets import DatasetError
     from .run.checkpoint import CheckpointError
 
-    return (*USER_ERRORS, DatasetError, CheckpointError)
+    return (*USER_ERRORS, DatasetError, CheckpointError, SimulationError)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://snnrun.configs", config_name="config")

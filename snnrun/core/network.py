@@ -26,6 +26,10 @@ from .learning.base import RULES, LearningRule
 from .neurons.base import NEURONS, Population
 
 
+class SimulationError(RuntimeError):
+    """The simulation produced NaN/inf; the message names the population or connection."""
+
+
 class Network:
     """A spiking network simulated in steps of ``dt_ms`` with a batch dimension."""
 
@@ -131,6 +135,61 @@ class Network:
             if conn.rule is not None:
                 conn.rule.allocate(batch)
         self._build_plan()
+
+    # fast state as plain data, for checkpoints that resume bit for bit
+    _SNAPSHOT_INTS = ("pos", "clock")
+
+    def _stateful(self) -> list[tuple[str, Any]]:
+        parts: list[tuple[str, Any]] = [(f"populations.{n}", p) for n, p in self.populations.items()]
+        for n, c in self.connections.items():
+            parts.append((f"connections.{n}", c))
+            if c.rule is not None:
+                parts.append((f"connections.{n}.rule", c.rule))
+        return parts
+
+    def snapshot(self) -> dict[str, Any]:
+        """Copy of every fast-state tensor (voltages, conductances, traces, refractory
+        counters, delay lines, rule traces) and counter, plus the batch size; with
+        :meth:`state_dict` it is everything the next step depends on."""
+        snap: dict[str, Any] = {"batch": self.batch}
+        for prefix, obj in self._stateful():
+            for k, v in vars(obj).items():
+                if isinstance(v, torch.Tensor) and k != "w":
+                    snap[f"{prefix}.{k}"] = v.detach().clone()
+                elif k in self._SNAPSHOT_INTS and isinstance(v, int):
+                    snap[f"{prefix}.{k}"] = v
+        return snap
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        """Load a :meth:`snapshot` (in place: views held by simulators stay valid)."""
+        if snap.get("batch") and snap["batch"] != self.batch:
+            self.allocate(int(snap["batch"]))
+        for prefix, obj in self._stateful():
+            for k, v in vars(obj).items():
+                key = f"{prefix}.{k}"
+                if key not in snap:
+                    continue
+                if isinstance(v, torch.Tensor):
+                    if v.shape != snap[key].shape:
+                        raise ValueError(f"{key}: snapshot shape {tuple(snap[key].shape)} != {tuple(v.shape)}")
+                    v.copy_(snap[key])
+                else:
+                    setattr(obj, k, snap[key])
+
+    def nonfinite(self, quick: bool = False) -> Optional[str]:
+        """The first population state or weight holding NaN/inf (else None).  ``quick``:
+        voltages only (NaN anywhere upstream reaches them within a step or two)."""
+        for name, pop in self.populations.items():
+            for var in (("v",) if quick and hasattr(pop, "v") else () if quick else pop.state_vars()):
+                t = getattr(pop, var)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return f"population {name!r} ({var})"
+        if quick:
+            return None
+        for name, conn in self.connections.items():
+            if not bool(torch.isfinite(conn.w).all()):
+                return f"connection {name!r} (weights)"
+        return None
 
     def reset_state(self) -> None:
         """Reset fast state (voltages, refractory counters, traces, delay lines, rule

@@ -33,6 +33,27 @@ def git_commit() -> str:
         return "unknown"
 
 
+def resolve_resume(resume: str, uri: str) -> Path:
+    """``resume=`` is a run directory, a checkpoint file, or an MLflow run id (whose
+    ``output_dir`` tag names the directory of its checkpoints)."""
+    path = Path(resume)
+    if path.exists() or not (len(resume) == 32 and all(c in "0123456789abcdef" for c in resume)):
+        return path
+    from ..run.checkpoint import CheckpointError
+
+    try:
+        import mlflow
+
+        _prepare_local_store(uri)
+        run = mlflow.MlflowClient(tracking_uri=uri).get_run(resume)
+    except Exception as exc:
+        raise CheckpointError(f"resume: no MLflow run {resume!r} at {uri} ({type(exc).__name__})") from None
+    out = run.data.tags.get("output_dir")
+    if not out:
+        raise CheckpointError(f"resume: MLflow run {resume!r} has no output_dir tag (not an snnrun run?)")
+    return Path(out)
+
+
 def _prepare_local_store(uri: str) -> None:
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])

@@ -15,9 +15,9 @@ from ..config.schema import RunConfig
 from ..config.validate import ConfigError, from_dict
 from ..core.simulate import make_simulator
 from ..integrations import tracking
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint
 from .seeding import resolve_device, seed_everything
-from .unsupervised import Progress, UnsupervisedRunner
+from .unsupervised import Progress, UnsupervisedRunner, interruptible
 
 
 def validate(cfg: Any) -> tuple[RunConfig, dict]:
@@ -78,8 +78,13 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
 
     progress, run_id = Progress(), None
     if typed.resume:
-        ckpt = load_checkpoint(typed.resume)
-        net.load_state_dict(ckpt["network"])
+        ckpt = load_checkpoint(tracking.resolve_resume(str(typed.resume), typed.tracking.uri))
+        try:
+            net.load_state_dict(ckpt["network"])
+            if "fast_state" in ckpt:
+                net.restore(ckpt["fast_state"])
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {typed.resume!r} does not fit this network: {exc}") from None
         progress = ckpt["progress"]
         run_id = ckpt.get("mlflow_run_id")
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -88,7 +93,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
                                typed.tracking.artifact_location, typed.tracking.enabled)
 
     def save_payload(p: Progress) -> dict:
-        return {"network": net.state_dict(), "progress": p, "config": raw, "mlflow_run_id": tracker.run_id,
+        return {"network": net.state_dict(), "fast_state": net.snapshot(), "progress": p, "config": raw,
+                "mlflow_run_id": tracker.run_id,
                 "rng": {"torch": torch.get_rng_state()}, "snnrun_version": _version()}
 
     def log(metrics: dict, step: Optional[int]) -> None:
@@ -98,15 +104,17 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     runner.progress = progress
     tags = {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
             "backend": getattr(sim, "backend", "torch"), "snnrun_version": _version(),
-            "python": platform.python_version(), "command": " ".join(sys.argv)}
+            "python": platform.python_version(), "command": " ".join(sys.argv),
+            "output_dir": str(out_dir.resolve())}
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
         if hydra_dir is not None:
             tracker.log_artifact(hydra_dir, ".hydra")
         tracker.log_text(_yaml(raw), "config.yaml")
         tracker.log_metrics({"n_train": len(data["train"][0]), "n_test": len(data["test"][0])}, 0)
-        runner.train()
-        runner.assign()
-        result = runner.test()
+        with interruptible(runner):
+            runner.train()
+            runner.assign()
+            result = runner.test()
         runner.checkpoint()
         tracker.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
         if typed.train.plots:

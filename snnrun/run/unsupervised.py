@@ -13,14 +13,18 @@ with learning off by "all activity" and "proportion weighting".
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
 from ..core import Network, Recorder
+from ..core.network import SimulationError
 from ..core.encoders import BernoulliTrain, Encoder
 from . import evaluation as ev
 from .checkpoint import save_checkpoint
@@ -41,6 +45,8 @@ class Progress:
     curve_steps: list = field(default_factory=list)
     curve_all: list = field(default_factory=list)
     curve_prop: list = field(default_factory=list)
+    window_counts: list = field(default_factory=list)  # the running-accuracy window so far
+    window_labels: list = field(default_factory=list)
 
 
 class UnsupervisedRunner:
@@ -63,6 +69,7 @@ class UnsupervisedRunner:
         self.rest_steps = int(round(t.rest_ms / net.dt))
         self._rest_input: Optional[torch.Tensor] = None
         self.progress = Progress()
+        self.stop_requested = False  # set by Ctrl-C (see interruptible): stop at the next batch
 
     # --------------------------------------------------------------- presenting
     def present(self, x: torch.Tensor, learning: bool) -> torch.Tensor:
@@ -89,6 +96,11 @@ class UnsupervisedRunner:
             if not bool(need.any()):
                 break
             factor = factor + need * (t.intensity_step / base)
+        bad = self.net.nonfinite(quick=True)
+        if bad is not None:
+            raise SimulationError(f"{bad} became NaN/inf at sample {self.progress.seen + B} "
+                                  f"(phase {'train' if learning else 'test/assign'}); check the parameters "
+                                  "(weights, time constants, dt)")
         return counts
 
     def _rest(self, learning: bool) -> None:
@@ -108,6 +120,8 @@ class UnsupervisedRunner:
             out.append(self.present(x, learning).cpu())
             if bar is not None:
                 bar.update(len(x))
+            if self.stop_requested:
+                raise KeyboardInterrupt
         if bar is not None:
             bar.close()
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
@@ -132,25 +146,29 @@ class UnsupervisedRunner:
             bar = self._bar(n, f"train epoch {epoch + 1}/{cfg.train.epochs}")
             if bar is not None:
                 bar.update(p.sample)
-            window_c, window_y = [], []
             t_start, n_timed = time.perf_counter(), 0
             while p.sample < n:
                 idx = order[p.sample:p.sample + bs]
                 x = images[idx].to(self.device, non_blocking=True)
-                window_c.append(self.present(x, learning=True).cpu())
-                window_y.append(labels[idx])
+                p.window_counts.append(self.present(x, learning=True).cpu())
+                p.window_labels.append(labels[idx])
                 p.sample += len(idx)
                 p.seen += len(idx)
                 n_timed += len(idx)
                 if bar is not None:
                     bar.update(len(idx))
-                if sum(len(c) for c in window_c) >= interval or p.sample >= n:
+                if sum(len(c) for c in p.window_counts) >= interval or p.sample >= n:
                     ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
-                    self._update_labels(torch.cat(window_c), torch.cat(window_y), ips, bar)
-                    window_c, window_y = [], []
+                    bad = self.net.nonfinite()
+                    if bad is not None:
+                        raise SimulationError(f"{bad} became NaN/inf by sample {p.seen}; check the parameters")
+                    self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
+                    p.window_counts, p.window_labels = [], []
                     t_start, n_timed = time.perf_counter(), 0
-                if p.seen % cfg.train.checkpoint_every < bs:
+                if p.seen % cfg.train.checkpoint_every < bs or self.stop_requested:
                     self.checkpoint()
+                if self.stop_requested:
+                    raise KeyboardInterrupt
             if bar is not None:
                 bar.close()
             p.epoch, p.sample = epoch + 1, 0
@@ -219,3 +237,24 @@ class UnsupervisedRunner:
         self.net.run({self.inp: spikes}, learning=False, recorders=[rec], reset=True)
         return {name: rec.get(name, "s")[:, 0].reshape(rec.get(name, "s").shape[0], -1).cpu()
                 for name in self.net.populations}
+
+
+@contextmanager
+def interruptible(runner: "UnsupervisedRunner") -> Iterator[None]:
+    """Ctrl-C (SIGINT) asks the runner to stop after the current batch: it saves a
+    checkpoint of that consistent point and raises KeyboardInterrupt.  A second Ctrl-C
+    interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def request_stop(signum, frame):
+        runner.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,95 @@
+"""A run that loses nothing: SIGKILL then resume equals an uninterrupted run bit for bit;
+Ctrl-C (SIGINT) checkpoints and marks the MLflow run KILLED."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from .test_cli import mlflow_runs, snnrun
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["+experiment=diehl_cook_bindsnet", "data.n_train=1500", "data.n_test=100", "n_neurons=20",
+        "train.update_interval=100", "train.checkpoint_every=100", "train.progress=false", "train.plots=false",
+        "train.rest_ms=20"]  # no reset between samples: voltages and traces carry over (saved in checkpoints)
+
+
+def start(args, cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, SNNRUN_CACHE_DIR=str(cwd / "cache"))
+    return subprocess.Popen([sys.executable, "-m", "snnrun.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, path: Path, min_seen: int, timeout: float = 300.0) -> int:
+    """Poll until ``path`` holds a checkpoint of at least ``min_seen`` training samples."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        assert proc.poll() is None, f"run ended before it could be interrupted: {proc.communicate()[1][-2000:]}"
+        if path.exists():
+            try:
+                seen = torch.load(path, weights_only=False)["progress"].seen
+            except Exception:  # replaced while reading
+                seen = -1
+            if seen >= min_seen:
+                return seen
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, data_dir):
+    full = snnrun([*ARGS, f"hydra.run.dir={tmp_path}/full"], tmp_path)  # also compiles the kernels
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    proc = start([*ARGS, f"hydra.run.dir={tmp_path}/killed"], tmp_path)
+    seen = wait_for_checkpoint(proc, tmp_path / "killed" / "checkpoint.pt", 200)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    ckpt = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)  # still loadable
+    assert 200 <= ckpt["progress"].seen < 1500, seen
+
+    resumed = snnrun([*ARGS, f"resume={tmp_path}/killed", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert a["network"].keys() == b["network"].keys()
+    for key in a["network"]:
+        assert torch.equal(a["network"][key], b["network"][key]), key
+    assert torch.equal(a["progress"].assignments, b["progress"].assignments)
+    assert a["progress"].curve_all == b["progress"].curve_all
+
+    runs = {r.info.run_id: r for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")}
+    assert len(runs) == 2  # the resumed job continued the killed job's MLflow run
+    assert ckpt["mlflow_run_id"] in runs
+    m_full = next(r for i, r in runs.items() if i != ckpt["mlflow_run_id"]).data.metrics
+    m_res = runs[ckpt["mlflow_run_id"]].data.metrics
+    assert runs[ckpt["mlflow_run_id"]].info.status == "FINISHED"
+    for key in ("test_accuracy", "test_accuracy_proportion", "train_accuracy", "assign_accuracy"):
+        if key in m_full:
+            assert m_full[key] == m_res[key], key
+
+
+def test_sigint_checkpoints_and_marks_the_run_killed(tmp_path, data_dir):
+    proc = start([*ARGS, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    wait_for_checkpoint(proc, tmp_path / "run" / "checkpoint.pt", 100, timeout=600)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "KILLED" in err and "Traceback" not in err
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert 100 <= ckpt["progress"].seen < 1500
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
+    assert [r.info.status for r in runs] == ["KILLED"]
+    # and it resumes from there
+    res = snnrun([*ARGS, "data.n_test=20", f"resume={tmp_path}/run", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")] == ["FINISHED"]
