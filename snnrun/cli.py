@@ -38,11 +38,18 @@ def main(cfg: DictConfig) -> float:
 
     from .run.job import run_job
 
+    from hydra.types import RunMode
+
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     hydra_dir = f"{out_dir}/{hc.output_subdir}" if hc.output_subdir else None
+    overrides = " ".join(o for o in hc.overrides.task if not o.startswith("+experiment="))
+    tags = {"overrides": overrides}
+    if hc.mode == RunMode.MULTIRUN:  # every job of a sweep: tagged with the sweep, named by its overrides
+        tags.update(sweep=os.path.abspath(hc.sweep.dir), sweep_job=str(hc.job.num))
     try:
-        return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir)
+        return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
+                       default_run_name=f"#{hc.job.num} {overrides}".strip() if hc.mode == RunMode.MULTIRUN else None)
     except _user_errors() as exc:
         print(f"snnrun: error: {exc}", file=sys.stderr)
         sys.exit(2)

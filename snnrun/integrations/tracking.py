@@ -60,6 +60,45 @@ def _prepare_local_store(uri: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def prepare_store(uri: str, experiment: Optional[str] = None, artifact_location: Optional[str] = None) -> None:
+    """Create the store's tables and the experiment if missing (a local store keeps its
+    artifacts in ``mlartifacts/`` beside the database).  Run once before parallel workers
+    open a new SQLite store: concurrent first-time schema creation in one file fails."""
+    import mlflow
+
+    _prepare_local_store(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    if experiment is None:
+        client.search_experiments(max_results=1)
+    elif client.get_experiment_by_name(experiment) is None:
+        location = artifact_location
+        if location is None and uri.startswith("sqlite:///"):
+            location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts" / experiment).as_uri()
+        try:
+            client.create_experiment(experiment, artifact_location=location)
+        except Exception:  # created meanwhile by another worker
+            pass
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover
+    _HydraCallback = object
+
+
+class PrepareStoreCallback(_HydraCallback):
+    """Hydra callback (configs/hydra/default.yaml): before a multirun launches its jobs,
+    prepare the MLflow store in the launching process."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        t = config.get("tracking") or {}
+        if t.get("enabled", True) and t.get("uri"):
+            try:
+                prepare_store(str(t["uri"]), str(t.get("experiment") or config.get("name")))
+            except Exception as exc:  # a server not up yet etc.: the jobs will report it
+                print(f"snnrun: warning: could not prepare the MLflow store {t['uri']}: {exc}")
+
+
 class Tracker:
     """Thin wrapper over an active MLflow run (a no-op when ``enabled`` is False)."""
 
@@ -79,18 +118,8 @@ class Tracker:
         import mlflow
 
         self._mlflow = mlflow
-        _prepare_local_store(self.uri)
         mlflow.set_tracking_uri(self.uri)
-        exp = mlflow.get_experiment_by_name(self.experiment)
-        if exp is None:
-            location = self.artifact_location
-            if location is None and self.uri.startswith("sqlite:///"):
-                store = Path(self.uri[len("sqlite:///"):]).resolve().parent
-                location = (store / "mlartifacts" / self.experiment).as_uri()
-            try:
-                mlflow.create_experiment(self.experiment, artifact_location=location)
-            except Exception:  # created concurrently by another worker
-                pass
+        prepare_store(self.uri, self.experiment, self.artifact_location)
         mlflow.set_experiment(self.experiment)
         run = mlflow.start_run(run_id=run_id, run_name=self.run_name, tags=dict(tags))
         self.run_id = run.info.run_id

@@ -55,8 +55,10 @@ def _check_input_shape(cfg: RunConfig, net, images: torch.Tensor) -> None:
                           f"{shape} does not match the {cfg.data.name} images {list(images.shape[1:])}")
 
 
-def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Optional[str | Path] = None) -> float:
-    """Run one configured experiment end to end; return the test accuracy (all activity)."""
+def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Optional[str | Path] = None,
+            extra_tags: Optional[dict] = None, default_run_name: Optional[str] = None) -> float:
+    """Run one configured experiment end to end; return the test accuracy (all activity).
+    ``extra_tags`` are added to the MLflow run (the CLI adds the sweep of a multirun)."""
     typed, raw = validate(cfg)
     device = resolve_device(typed.device)
     generator = seed_everything(typed.seed)
@@ -89,7 +91,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         run_id = ckpt.get("mlflow_run_id")
         torch.set_rng_state(ckpt["rng"]["torch"])
 
-    tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name,
+    tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name or default_run_name,
                                typed.tracking.artifact_location, typed.tracking.enabled)
 
     def save_payload(p: Progress) -> dict:
@@ -105,7 +107,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     tags = {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
             "backend": getattr(sim, "backend", "torch"), "snnrun_version": _version(),
             "python": platform.python_version(), "command": " ".join(sys.argv),
-            "output_dir": str(out_dir.resolve())}
+            "output_dir": str(out_dir.resolve()), **(extra_tags or {})}
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
         if hydra_dir is not None:
             tracker.log_artifact(hydra_dir, ".hydra")
