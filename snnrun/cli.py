@@ -64,5 +64,44 @@ def main(cfg: DictConfig) -> float:
         sys.exit(130)
 
 
+def _one_line(exc: BaseException) -> str:
+    """Hydra's multi-line composition errors, and their cause, in one line."""
+    parts = []
+    for e in (exc, exc.__cause__):
+        if e is None:
+            continue
+        text = str(e).split("Config search path:")[0]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("full_key:", "object_type"))]
+        if lines:
+            parts.append(" ".join(lines))
+    return "; ".join(parts) or type(exc).__name__
+
+
+def entry() -> None:
+    """The console script: Hydra's app, with Hydra's own errors (unknown override keys,
+    missing config groups, bad override syntax) also reported as one ``snnrun: error:``
+    line and exit status 2.  ``SNNRUN_DEBUG=1`` or ``HYDRA_FULL_ERROR=1`` show tracebacks."""
+    import hydra._internal.utils as hydra_utils
+
+    original = getattr(hydra_utils, "run_and_report", None)
+
+    def run_and_report(func):
+        try:
+            return func()
+        except Exception as exc:
+            if os.environ.get("SNNRUN_DEBUG") or os.environ.get("HYDRA_FULL_ERROR") or original is None:
+                raise
+            print(f"snnrun: error: {_one_line(exc)}", file=sys.stderr)
+            sys.exit(2)
+
+    if original is not None:
+        hydra_utils.run_and_report = run_and_report
+    try:
+        main()
+    finally:
+        if original is not None:
+            hydra_utils.run_and_report = original
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -162,6 +162,9 @@ def _load_split(spec: _Spec, root: str, split: str, download: bool) -> tuple[tor
         else:
             reason = "download=False"
         raise _missing(spec, root, reason) from e
+    except Exception as e:  # files present but not parseable (e.g. ValueError from a bad header)
+        raise DatasetError(f"dataset {spec.name!r} under {os.path.abspath(root)!r} is unreadable "
+                           f"({type(e).__name__}: {_last_line(e)}); delete or replace its files") from e
 
     if spec.kind == "idx":
         images = ds.data.unsqueeze(1).contiguous()

@@ -31,6 +31,7 @@ from ..neurons.base import Population
 from ..registry import ParamError, Registry, check, load_tensors
 
 CONNECTIONS: Registry["Connection"] = Registry("connection")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclasses.dataclass
@@ -50,6 +51,10 @@ class WeightInit:
         check(self.dist in ("constant", "uniform", "normal"), "weight.dist", f"{self.dist!r} is not one of: constant, uniform, normal")
         check(self.high >= self.low, "weight.high", f"must be >= low ({self.low}), got {self.high}")
         check(self.std >= 0, "weight.std", f"must be >= 0, got {self.std}")
+        for name in ("value", "low", "high", "mean", "std", "scale"):
+            x = getattr(self, name)
+            check(isinstance(x, (int, float)) and math.isfinite(x) and abs(x) <= FLOAT32_MAX, f"weight.{name}",
+                  f"must be a finite number within float32 range (|x| <= 3.4e38), got {x!r}")
 
     def sample(self, shape: tuple[int, ...], generator: Optional[torch.Generator] = None) -> torch.Tensor:
         if self.dist == "constant":
