@@ -154,6 +154,8 @@ class Network:
         snap: dict[str, Any] = {"batch": self.batch}
         for prefix, obj in self._stateful():
             for k, v in vars(obj).items():
+                if k.startswith("_"):  # derived caches (index views), rebuilt on allocate
+                    continue
                 if isinstance(v, torch.Tensor) and k != "w":
                     snap[f"{prefix}.{k}"] = v.detach().clone()
                 elif k in self._SNAPSHOT_INTS and isinstance(v, int):
@@ -167,7 +169,7 @@ class Network:
         for prefix, obj in self._stateful():
             for k, v in vars(obj).items():
                 key = f"{prefix}.{k}"
-                if key not in snap:
+                if key not in snap or k.startswith("_"):
                     continue
                 if isinstance(v, torch.Tensor):
                     if v.shape != snap[key].shape:
