@@ -89,7 +89,7 @@ def test_sigint_checkpoints_and_marks_the_run_killed(tmp_path, data_dir):
     assert 100 <= ckpt["progress"].seen < 1500
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert [r.info.status for r in runs] == ["KILLED"]
-    # and it resumes from there
-    res = snnrun([*ARGS, "data.n_test=20", f"resume={tmp_path}/run", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    # and it resumes from there, found by its MLflow run id
+    res = snnrun([*ARGS, "data.n_test=20", f"resume={ckpt['mlflow_run_id']}", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")] == ["FINISHED"]
