@@ -93,3 +93,13 @@ def test_cli_logs_to_a_real_mlflow_server(tmp_path, data_dir):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_slurm_launcher_preset_composes(tmp_path):
+    """configs/hydra/launcher/slurm.yaml extends Hydra's submitit SLURM launcher with our defaults."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    res = snnrun(["--cfg", "hydra", "hydra/launcher=slurm", "+experiment=diehl_cook", "hydra.launcher.partition=cpu"], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    launcher = yaml.safe_load(res.stdout)["hydra"]["launcher"]
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert launcher["cpus_per_task"] == 2 and launcher["mem_gb"] == 8 and launcher["partition"] == "cpu"
