@@ -180,14 +180,18 @@ class Network:
 
     def nonfinite(self, quick: bool = False) -> Optional[str]:
         """The first population state or weight holding NaN/inf (else None).  ``quick``:
-        voltages only (NaN anywhere upstream reaches them within a step or two)."""
+        voltages only, checked with one host sync (NaN anywhere upstream reaches them
+        within a step or two)."""
+        if quick:
+            vs = [(name, pop.v) for name, pop in self.populations.items() if isinstance(getattr(pop, "v", None), torch.Tensor)]
+            if not vs or bool(torch.stack([torch.isfinite(v).all() for _, v in vs]).all()):
+                return None
+            return next(f"population {name!r} (v)" for name, v in vs if not bool(torch.isfinite(v).all()))
         for name, pop in self.populations.items():
-            for var in (("v",) if quick and hasattr(pop, "v") else () if quick else pop.state_vars()):
+            for var in pop.state_vars():
                 t = getattr(pop, var)
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     return f"population {name!r} ({var})"
-        if quick:
-            return None
         for name, conn in self.connections.items():
             if not bool(torch.isfinite(conn.w).all()):
                 return f"connection {name!r} (weights)"

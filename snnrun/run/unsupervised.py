@@ -96,12 +96,13 @@ class UnsupervisedRunner:
             if not bool(need.any()):
                 break
             factor = factor + need * (t.intensity_step / base)
-        bad = self.net.nonfinite(quick=True)
-        if bad is not None:
-            raise SimulationError(f"{bad} became NaN/inf at sample {self.progress.seen + B} "
-                                  f"(phase {'train' if learning else 'test/assign'}); check the parameters "
-                                  "(weights, time constants, dt)")
+        self._check_finite(quick=True, where=f"at sample {self.progress.seen + B} ({'train' if learning else 'test/assign'})")
         return counts
+
+    def _check_finite(self, quick: bool, where: str) -> None:
+        bad = self.net.nonfinite(quick=quick)
+        if bad is not None:
+            raise SimulationError(f"{bad} became NaN/inf {where}; check the parameters (weights, time constants, dt)")
 
     def _rest(self, learning: bool) -> None:
         shape = (self.net.batch, *self.net.populations[self.inp].shape)
@@ -159,9 +160,7 @@ class UnsupervisedRunner:
                     bar.update(len(idx))
                 if sum(len(c) for c in p.window_counts) >= interval or p.sample >= n:
                     ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
-                    bad = self.net.nonfinite()
-                    if bad is not None:
-                        raise SimulationError(f"{bad} became NaN/inf by sample {p.seen}; check the parameters")
+                    self._check_finite(quick=False, where=f"by sample {p.seen}")
                     self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
                     p.window_counts, p.window_labels = [], []
                     t_start, n_timed = time.perf_counter(), 0

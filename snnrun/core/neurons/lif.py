@@ -133,13 +133,13 @@ class LIF(Population):
             self.ge.add_(i_exc)
             if i_inh is not None:
                 self.gi.add_(i_inh)
-            # exact over the step with g_e, g_i held at their means over the step: stable for
-            # any conductance (forward Euler diverges once dt/tau * (1 + g_e + g_i) > 2, e.g.
-            # when many inhibitory neurons fire together)
-            if self.euler:
+            if self.euler:  # Brian 1's scheme, kept between the reversal potentials
                 dv = (self.v_rest - self.v) + self.ge * (self.e_exc - self.v) + self.gi * (self.e_inh - self.v)
                 v_new = (self.v + dv * self.dt_over_tau).clamp_(min=self.e_inh, max=self.e_exc)
             else:
+                # exact over the step with g_e, g_i held at their step means ("held": start
+                # values): stable for any conductance, where forward Euler diverges once
+                # dt/tau * (1 + g_e + g_i) > 2 (many inhibitory neurons firing together)
                 ge = self.ge * self.ge_mean
                 gi = self.gi * self.gi_mean
                 g = 1.0 + ge + gi
