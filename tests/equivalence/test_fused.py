@@ -42,6 +42,8 @@ connections:
 DC_PAPER_ARRIVAL = DC_PAPER.replace("nu_post: 5.0e-2}", "nu_post: 5.0e-2, pre_timing: arrival}")
 assert DC_PAPER_ARRIVAL != DC_PAPER
 DC_PAPER_EULER = DC_PAPER_ARRIVAL.replace("synapse: conductance", "synapse: conductance, integration: euler")
+DC_PAPER_LOCKOUT = DC_PAPER.replace("one_spike: false,", "one_spike: false, refrac_ms: 2.0, lockout_ms: 6.0,")
+assert DC_PAPER_LOCKOUT != DC_PAPER
 
 ZOO = """
 populations:
@@ -89,8 +91,9 @@ def _assert_same(a, b, what):
 
 
 @pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (DC_PAPER_EULER, 0.5),
-                                      (ZOO, 1.0), (ZOO, 0.1)],
-                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler", "zoo", "zoo_dt0.1"])
+                                      (DC_PAPER_LOCKOUT, 0.5), (ZOO, 1.0), (ZOO, 0.1)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler", "dc_paper_lockout",
+                              "zoo", "zoo_dt0.1"])
 @pytest.mark.parametrize("learning", [True, False])
 def test_fused_equals_reference_step_by_step(text, dt, learning):
     ref, fast = _pair(text, dt)
@@ -111,8 +114,9 @@ def test_fused_equals_reference_step_by_step(text, dt, learning):
     assert fired > 20, "the test network should be active"
 
 
-@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (DC_PAPER_EULER, 0.5)],
-                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler"])
+@pytest.mark.parametrize("text,dt", [(DC_BINDSNET, 1.0), (DC_PAPER, 0.5), (DC_PAPER_ARRIVAL, 0.5), (DC_PAPER_EULER, 0.5),
+                                      (DC_PAPER_LOCKOUT, 0.5)],
+                         ids=["dc_bindsnet", "dc_paper", "dc_paper_arrival", "dc_paper_euler", "dc_paper_lockout"])
 def test_fused_equals_reference_whole_presentations(text, dt):
     """Several presentations in one call each, with normalisation and resets between."""
     ref, fast = _pair(text, dt)

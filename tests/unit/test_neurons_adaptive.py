@@ -103,6 +103,36 @@ def test_diehl_cook_theta_raises_the_threshold():
     assert rec.get("E", "v")[0, 1, 0].item() == -60.0
 
 
+@pytest.mark.parametrize("dt,refrac,lockout,period", [(1.0, 1.0, 5.0, 5), (0.5, 5.0, 50.0, 100), (0.1, 0.2, 0.5, 5)])
+def test_diehl_cook_lockout_spaces_spikes_but_voltage_integrates(dt, refrac, lockout, period):
+    """Diehl & Cook's ``timer``: under a drive that crosses threshold every step the neuron
+    spikes every ceil(lockout / dt) steps (refrac alone would allow every
+    ceil(refrac / dt) + 1); once the refractory period is over its voltage integrates the
+    drive again, above threshold, without a spike or reset until the lockout ends."""
+    net = Network(dt_ms=dt)
+    pop = net.add_population("E", "diehl_cook", n=2, one_spike=False, refrac_ms=refrac, lockout_ms=lockout,
+                             v_reset_mv=-65.0, theta_plus_mv=0.0)
+    T = 3 * period + 1
+    x = torch.full((T, 1, 2), 20.0)
+    x[:, :, 1] = 0.0  # neuron 1 never spikes: the lockout leaves it alone
+    rec = Recorder({"E": ["s", "v"]})
+    net.run({"E": x}, recorders=[rec])
+    s, v = rec.get("E", "s")[:, 0, 0], rec.get("E", "v")[:, 0, 0]
+    assert torch.nonzero(s).flatten().tolist() == [0, period, 2 * period, 3 * period]
+    free = round(refrac / dt)  # steps with input blocked after a spike
+    assert v[free].item() == -65.0  # last refractory step: clamped at reset
+    assert v[free + 1].item() > -52.0  # integrating again, above threshold, but no spike
+    assert rec.get("E", "s")[:, 0, 1].sum().item() == 0
+    # a new sample starts unlocked
+    net.run({"E": x[:1]}, recorders=[rec], reset=True)
+    assert bool(pop.s[0, 0])
+
+
+def test_diehl_cook_lockout_rejects_negative():
+    with pytest.raises(ValueError, match="lockout_ms"):
+        Network(dt_ms=1.0).add_population("E", "diehl_cook", n=1, lockout_ms=-1.0)
+
+
 def test_adaptive_lif_theta_per_sample_and_reset():
     """adaptive_lif: theta is [B, n]; sample 0 spikes at steps 1 and 4, sample 1 never.
     theta[0] = plus (dec^(T-2) + dec^(T-5)), theta[1] = 0; adapts in test mode too;

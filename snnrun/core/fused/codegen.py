@@ -266,6 +266,11 @@ def neuron_body(src: KernelSource, P: str, pop: Any, prob_input: bool = False) -
                  f"s = v >= th + {thresh}\nif s:\n    th = th + {f32(pop.theta_plus)}\n{P}_theta[b, j] = th\n")
     elif isinstance(pop, DiehlCook):
         code += f"s = v >= {P}_theta[j] + {thresh}\n"
+        if pop.lockout > 0:  # no spike within lockout_ms of the last one (see neurons.adaptive)
+            src.arg(f"{P}_lock", batch_axis=0, getter=lambda pop=pop: pop.lock_count.view(pop.batch, -1))
+            code += (f"lk = {P}_lock[b, j] - {f32(pop.dt)}\nif lk < 0:\n    lk = np.float32(0.0)\n"
+                     f"if s and lk >= {f32(pop.refrac_tol)}:\n    s = False\n"
+                     f"if s:\n    lk = {f32(pop.lockout)}\n{P}_lock[b, j] = lk\n")
     else:
         code += f"s = v >= {thresh}\n"
     code += f"if s:\n    v = {f32(pop.v_reset)}\n"

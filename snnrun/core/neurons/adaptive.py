@@ -12,6 +12,13 @@ spike; between spikes ``theta <- theta * exp(-dt / tau_theta_ms)``.  The differe
   batch)``.  With ``one_spike`` (BindsNET's default) at most one neuron per sample emits a
   spike each step, chosen uniformly among those that crossed threshold; every crosser is
   still reset, made refractory and has its threshold raised.
+
+``diehl_cook`` also takes ``lockout_ms``: after a spike the neuron cannot fire again for
+that long, although its voltage integrates again once the (shorter) refractory period is
+over.  This is the ``timer`` of Diehl & Cook's code: reset to 0 by a spike, growing at
+0.1 ms per ms (``dtimer/dt = 0.1``) and required to exceed ``refrac_e = 5 ms``, so 50 ms
+between an excitatory neuron's spikes (20 Hz at most).  A counter like the refractory one
+(set to ``lockout_ms`` rounded up to whole steps, decremented each step) gates the spike.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Optional
 import torch
 
 from ..registry import check
-from .base import NEURONS, decay
+from .base import NEURONS, decay, refractory_ms
 from .lif import LIF, LIFParams
 
 
@@ -72,11 +79,13 @@ class DiehlCookParams(LIFParams):
     theta_plus_mv: float = 0.05
     tau_theta_ms: float = 1e7
     one_spike: bool = True
+    lockout_ms: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.theta_plus_mv >= 0, "theta_plus_mv", f"must be >= 0, got {self.theta_plus_mv}")
         check(self.tau_theta_ms > 0, "tau_theta_ms", f"must be > 0, got {self.tau_theta_ms}")
+        check(self.lockout_ms >= 0, "lockout_ms", f"must be >= 0, got {self.lockout_ms}")
 
 
 @NEURONS.register("diehl_cook", DiehlCookParams)
@@ -91,6 +100,8 @@ class DiehlCook(LIF):
         self.theta_plus = float(params.theta_plus_mv)
         self.theta_decay = decay(self.dt, params.tau_theta_ms)
         self.one_spike = bool(params.one_spike)
+        self.lockout = refractory_ms(float(params.lockout_ms), self.dt)
+        self.lock_count = torch.zeros(0)
 
     def _init_slow(self, device: torch.device) -> None:
         self.theta = torch.zeros(self.shape, device=device)
@@ -101,6 +112,12 @@ class DiehlCook(LIF):
         self.flat_s = self.s.view(self.batch, -1)
         self.noise = torch.zeros(self.batch, self.n, device=self.device)
         self.winner = torch.zeros(self.batch, 1, dtype=torch.long, device=self.device)
+        self.lock_count = self.zeros() if self.lockout > 0 else torch.zeros(0, device=self.device)
+
+    def _reset(self) -> None:
+        super()._reset()
+        if self.lockout > 0:
+            self.lock_count.zero_()
 
     def threshold(self) -> torch.Tensor:
         return torch.add(self.theta, self.v_thresh, out=self.thresh)
@@ -109,11 +126,24 @@ class DiehlCook(LIF):
         self._integrate(i_exc, i_inh)
         if self.learning:
             self.theta.mul_(self.theta_decay)
+        if self.lockout > 0:
+            self.lock_count.sub_(self.dt).clamp_(min=0.0)
         self._fire()
         if self.learning:
             self.theta.add_(self.s.sum(0), alpha=self.theta_plus)
         if self.one_spike:
             self._pick_one()
+
+    def _fire(self) -> None:
+        if self.lockout <= 0:
+            return super()._fire()
+        torch.ge(self.v, self.threshold(), out=self.s)
+        self.s.logical_and_(self.lock_count < self.refrac_tol)
+        self._start_refractory()
+        self.lock_count.masked_fill_(self.s, self.lockout)
+        self.v.masked_fill_(self.s, self.v_reset)
+        if self.v_lbound is not None:
+            self.v.clamp_(min=self.v_lbound)
 
     def _pick_one(self) -> None:
         """Keep one uniformly chosen spike per sample among the crossers (no host sync)."""
