@@ -46,7 +46,7 @@ class TrainConfig:
     input_population: str = "X"
 
     def __post_init__(self) -> None:
-        check(self.kind in ("unsupervised",), "kind", f"{self.kind!r} is not one of: unsupervised")
+        check(self.kind in ("unsupervised", "rl", "transfer"), "kind", f"{self.kind!r} is not one of: unsupervised, rl, transfer")
         check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         check(self.update_interval >= 1, "update_interval", f"must be >= 1, got {self.update_interval}")
         check(self.rest_ms >= 0, "rest_ms", f"must be >= 0, got {self.rest_ms}")
@@ -80,6 +80,9 @@ class RunConfig:
     dt_ms: float = 1.0
     backend: str = "auto"
     resume: Optional[str] = None
+    env: Any = None  # reinforcement learning (train.kind rl / transfer): validated by snnrun.rl
+    rl: Any = None
+    transfer: Any = None
 
     def __post_init__(self) -> None:
         check(self.dt_ms > 0, "dt_ms", f"must be > 0, got {self.dt_ms}")

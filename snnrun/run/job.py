@@ -25,7 +25,8 @@ def validate(cfg: Any) -> tuple[RunConfig, dict]:
     raw = to_container(cfg)
     if not isinstance(raw, dict):
         raise ConfigError("", f"expected a mapping at the top level, got {type(raw).__name__}")
-    known = {"network", "encoder", "data", "train", "tracking", "name", "seed", "device", "dt_ms", "backend", "resume"}
+    known = {"network", "encoder", "data", "train", "tracking", "name", "seed", "device", "dt_ms", "backend", "resume",
+             "env", "rl", "transfer"}
     typed = from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
     return typed, raw
 
@@ -60,6 +61,10 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     """Run one configured experiment end to end; return the test accuracy (all activity).
     ``extra_tags`` are added to the MLflow run (the CLI adds the sweep of a multirun)."""
     typed, raw = validate(cfg)
+    if typed.train.kind in ("rl", "transfer"):
+        from ..rl.job import run_rl_job
+
+        return run_rl_job(typed, raw, output_dir, hydra_dir, extra_tags, default_run_name)
     device = resolve_device(typed.device)
     generator = seed_everything(typed.seed)
     out_dir = Path(output_dir or Path("outputs") / typed.name)
@@ -104,10 +109,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
 
     runner = UnsupervisedRunner(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
     runner.progress = progress
-    tags = {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
-            "backend": getattr(sim, "backend", "torch"), "snnrun_version": _version(),
-            "python": platform.python_version(), "command": " ".join(sys.argv),
-            "output_dir": str(out_dir.resolve()), **(extra_tags or {})}
+    tags = run_tags(device, getattr(sim, "backend", "torch"), out_dir, extra_tags)
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
         if hydra_dir is not None:
             tracker.log_artifact(hydra_dir, ".hydra")
@@ -122,6 +124,13 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         if typed.train.plots:
             _log_plots(tracker, typed, net, runner, result, data)
     return float(result.get("metrics", {}).get("test_accuracy", float("nan")))
+
+
+def run_tags(device: torch.device, backend: str, out_dir: Path, extra: Optional[dict] = None) -> dict:
+    """Tags of every MLflow run: code version, machine, command, output folder."""
+    return {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
+            "backend": backend, "snnrun_version": _version(), "python": platform.python_version(),
+            "command": " ".join(sys.argv), "output_dir": str(out_dir.resolve()), **(extra or {})}
 
 
 def _version() -> str:

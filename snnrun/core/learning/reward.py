@@ -102,6 +102,16 @@ class MSTDP(LearningRule):
         self._finish(self.acc * (self.nu * float(reward)))
         self.acc.zero_()
 
+    def take_eligibility(self, out: torch.Tensor) -> None:
+        """Episode mode: move the eligibility accumulated so far into ``out`` and clear it
+        (a runner that weighs each environment step's eligibility by its own return)."""
+        out.copy_(self.acc)
+        self.acc.zero_()
+
+    def apply_eligibility(self, e: torch.Tensor, factor: float) -> None:
+        """``dw = nu * factor * e`` through the connection's mask and weight bounds."""
+        self._finish(e * (self.nu * float(factor)))
+
 
 @dataclasses.dataclass
 class MSTDPETParams(MSTDPParams):
