@@ -1,0 +1,80 @@
+"""Reinforcement learning end to end through the ``snnrun`` command (short runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_cli import artifact_paths, mlflow_runs, snnrun
+
+pytestmark = pytest.mark.slow
+
+
+def _one_run(tmp_path, experiment):
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", experiment)
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_cartpole_rstdp_logs_returns_plots_video_and_checkpoint(tmp_path):
+    res = snnrun(["+experiment=cartpole_rstdp", "rl.episodes=12", "rl.random_episodes=5", "rl.video_steps=15",
+                  "rl.checkpoint_every=5", "train.progress=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = _one_run(tmp_path, "cartpole_rstdp")
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    for key in ("random_mean_return", "mean_return_last100", "episode_return", "episode_length", "return_moving_avg",
+                "env_steps_per_s", "return_over_random"):
+        assert key in m, key
+    assert m["episodes"] == 12 and m["random_mean_return"] > 5  # CartPole: >= 8 steps per episode at random
+    assert run.data.params["env.id"] == "CartPole-v1" and run.data.params["rl.episodes"] == "12"
+    arts = artifact_paths(run)
+    for a in ("plots/returns.png", "plots/weights_X_Out.png", "video/episode.gif", "checkpoint/checkpoint.pt", "config.yaml"):
+        assert a in arts, a
+    from mlflow.tracking import MlflowClient
+
+    history = MlflowClient().get_metric_history(run.info.run_id, "episode_return")
+    assert sorted(h.step for h in history) == list(range(1, 13))
+    assert sum(h.value for h in history) == m["env_steps"]  # CartPole pays 1 per step
+
+
+def test_breakout_snn_plays_a_few_hundred_frames(tmp_path):
+    pytest.importorskip("ale_py")
+    res = snnrun(["+experiment=breakout_rstdp", "rl.episodes=1", "rl.random_episodes=1", "env.max_episode_steps=200",
+                  "rl.video_steps=10", "train.progress=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = _one_run(tmp_path, "breakout_rstdp")
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    assert 50 <= m["env_steps"] <= 200 and m["episodes"] == 1
+    assert run.data.params["network.populations.X.shape"] == "[1, 80, 80]"
+    assert "video/episode.gif" in artifact_paths(run)
+
+
+def test_cartpole_transfer_tiny(tmp_path):
+    res = snnrun(["+experiment=cartpole_transfer", "env.max_episode_steps=100", "transfer.eval_episodes=4",
+                  "transfer.robust_episodes=2", "transfer.noise_levels=[0.0,2.0]", "transfer.dropout_probs=[0.0,0.5]",
+                  "transfer.search_episodes=2", "transfer.search_grid=[0.5,1.0]", "transfer.time_steps=16",
+                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = _one_run(tmp_path, "cartpole_transfer")
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    for key in ("ann_mean_return", "snn_mean_return", "snn_to_ann_ratio", "scale_layer1", "ann_return_noise_2",
+                "snn_return_dropout_0.5"):
+        assert key in m, key
+    assert m["ann_mean_return"] > 60  # a random policy averages ~22
+    assert {"plots/robustness.png", "checkpoint/checkpoint.pt"} <= artifact_paths(run)
+
+
+@pytest.mark.parametrize("override,culprit", [
+    ("env.id=CartPol-v1", "env.id: 'CartPol-v1' is not a registered gymnasium environment; did you mean 'CartPole-v1'"),
+    ("rl.reward_mode=sometimes", "rl.reward_mode"),
+    ("network.populations.X.n=41", "network.populations.X: has 41 neurons but the receptive_field encoding"),
+    ("network.populations.Out.n=21", "network.populations.Out.n: 21 neurons do not split into 2 equal action groups"),
+])
+def test_rl_bad_inputs_one_line(tmp_path, override, culprit):
+    res = snnrun(["+experiment=cartpole_rstdp", override, "rl.episodes=1", "train.progress=false"], tmp_path)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("snnrun: error:")]
+    assert len(lines) == 1 and culprit in lines[0], res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
