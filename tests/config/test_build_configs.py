@@ -69,9 +69,11 @@ def test_all_kinds_build_from_yaml_and_run():
 
 @pytest.mark.parametrize("kind", ENCODERS.kinds())
 def test_every_encoder_builds(kind):
-    enc = build_encoder({"kind": kind, "time_ms": 10.0}, dt_ms=1.0)
+    extra = {"low": [0.0] * 5, "high": [1.0] * 5, "n_per_dim": 4} if kind == "receptive_field" else {}
+    enc = build_encoder({"kind": kind, "time_ms": 10.0, **extra}, dt_ms=1.0)
     out = enc(torch.rand(3, 5))
-    assert out.shape == (10, 3, 5)
+    assert out.shape == (10, 3, *enc.out_shape((5,)))
+    assert enc.out_shape((5,)) == ((20,) if kind == "receptive_field" else (5,))
 
 
 BASE = {
