@@ -42,7 +42,8 @@ connections:
 DC_PAPER_ARRIVAL = DC_PAPER.replace("nu_post: 5.0e-2}", "nu_post: 5.0e-2, pre_timing: arrival}")
 assert DC_PAPER_ARRIVAL != DC_PAPER
 DC_PAPER_EULER = DC_PAPER_ARRIVAL.replace("synapse: conductance", "synapse: conductance, integration: euler")
-DC_PAPER_LOCKOUT = DC_PAPER.replace("one_spike: false,", "one_spike: false, refrac_ms: 2.0, lockout_ms: 6.0,")
+DC_PAPER_LOCKOUT = DC_PAPER.replace("one_spike: false,", "one_spike: false, refrac_ms: 2.0, lockout_ms: 6.0, "
+                                                         "theta_offset_mv: 3.0, tau_theta_ms: 200.0,")
 assert DC_PAPER_LOCKOUT != DC_PAPER
 
 ZOO = """

@@ -128,6 +128,33 @@ def test_diehl_cook_lockout_spaces_spikes_but_voltage_integrates(dt, refrac, loc
     assert bool(pop.s[0, 0])
 
 
+def test_diehl_cook_theta_offset_decays_the_threshold_down():
+    """theta_offset 5 mV, tau_theta 10 ms, dt 1: theta starts at 5 (threshold -52 + 5 - 5 =
+    -52, as without offset) and decays while learning: after 10 silent steps theta = 5/e,
+    the threshold -52 - 5 (1 - 1/e) = -55.16 mV.  Step 11 then lifts v from rest (-65)
+    by 10.5 mV to -54.5: a spike, which needs 13 mV without the offset."""
+    net = Network(dt_ms=1.0)
+    pop = net.add_population("E", "diehl_cook", n=2, one_spike=False, theta_offset_mv=5.0, tau_theta_ms=10.0,
+                             theta_plus_mv=0.0, tau_mem_ms=1e9, refrac_ms=0.0, v_reset_mv=-65.0)
+    assert pop.theta.tolist() == [5.0, 5.0]
+    x = torch.zeros(11, 1, 2)
+    x[10, 0, 0] = 10.5
+    x[0, 0, 1] = 13.0  # at the start the threshold is -52: 13 mV crosses it
+    rec = Recorder({"E": ["s"]})
+    net.run({"E": x}, recorders=[rec])
+    s = rec.get("E", "s")[:, 0]
+    assert s[:, 1].nonzero().flatten().tolist() == [0]
+    assert s[:, 0].nonzero().flatten().tolist() == [10]
+    assert pop.theta[0].item() == pytest.approx(5.0 * math.exp(-11 / 10.0), rel=1e-5)
+    # without the offset the same drive stays below threshold
+    net0 = Network(dt_ms=1.0)
+    net0.add_population("E", "diehl_cook", n=2, one_spike=False, tau_theta_ms=10.0, theta_plus_mv=0.0,
+                        tau_mem_ms=1e9, refrac_ms=0.0, v_reset_mv=-65.0)
+    rec0 = Recorder({"E": ["s"]})
+    net0.run({"E": x}, recorders=[rec0])
+    assert rec0.get("E", "s")[:, 0, 0].sum().item() == 0
+
+
 def test_diehl_cook_lockout_rejects_negative():
     with pytest.raises(ValueError, match="lockout_ms"):
         Network(dt_ms=1.0).add_population("E", "diehl_cook", n=1, lockout_ms=-1.0)

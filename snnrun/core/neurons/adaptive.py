@@ -19,6 +19,12 @@ over.  This is the ``timer`` of Diehl & Cook's code: reset to 0 by a spike, grow
 0.1 ms per ms (``dtimer/dt = 0.1``) and required to exceed ``refrac_e = 5 ms``, so 50 ms
 between an excitatory neuron's spikes (20 Hz at most).  A counter like the refractory one
 (set to ``lockout_ms`` rounded up to whole steps, decremented each step) gates the spike.
+
+``theta_offset_mv`` (Diehl & Cook's ``offset``, 20 mV in their code): ``theta`` starts at
+the offset and the threshold is ``v_thresh + theta - offset``, so the neuron starts at
+``v_thresh`` as with offset 0, but the decay ``theta / tau_theta`` acts on the offset too:
+over the paper's 60,000 x 500 ms = 3 tau_theta of training, the 20 mV decays to 1 mV and
+every threshold drifts down by up to 19 mV (minus what extra spikes add back).
 """
 
 from __future__ import annotations
@@ -80,12 +86,14 @@ class DiehlCookParams(LIFParams):
     tau_theta_ms: float = 1e7
     one_spike: bool = True
     lockout_ms: float = 0.0
+    theta_offset_mv: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.theta_plus_mv >= 0, "theta_plus_mv", f"must be >= 0, got {self.theta_plus_mv}")
         check(self.tau_theta_ms > 0, "tau_theta_ms", f"must be > 0, got {self.tau_theta_ms}")
         check(self.lockout_ms >= 0, "lockout_ms", f"must be >= 0, got {self.lockout_ms}")
+        check(self.theta_offset_mv >= 0, "theta_offset_mv", f"must be >= 0, got {self.theta_offset_mv}")
 
 
 @NEURONS.register("diehl_cook", DiehlCookParams)
@@ -101,10 +109,13 @@ class DiehlCook(LIF):
         self.theta_decay = decay(self.dt, params.tau_theta_ms)
         self.one_spike = bool(params.one_spike)
         self.lockout = refractory_ms(float(params.lockout_ms), self.dt)
+        self.theta_offset = float(params.theta_offset_mv)
+        self.v_thresh = self.v_thresh - self.theta_offset  # threshold v_thresh + theta - offset
+        self.theta.fill_(self.theta_offset)
         self.lock_count = torch.zeros(0)
 
     def _init_slow(self, device: torch.device) -> None:
-        self.theta = torch.zeros(self.shape, device=device)
+        self.theta = torch.full(self.shape, float(getattr(self, "theta_offset", 0.0)), device=device)
 
     def _init_state(self) -> None:
         super()._init_state()
