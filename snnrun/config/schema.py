@@ -44,6 +44,10 @@ class TrainConfig:
     progress: bool = True
     exc_population: str = "Ae"
     input_population: str = "X"
+    supervise_current: float = 0.0  # > 0: during training, drive the label's neuron group with this input each step
+
+    def __post_init_supervise(self) -> None:
+        check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
 
     def __post_init__(self) -> None:
         check(self.kind in ("unsupervised", "rl", "transfer"), "kind", f"{self.kind!r} is not one of: unsupervised, rl, transfer")
@@ -54,6 +58,7 @@ class TrainConfig:
         check(self.max_retries >= 0, "max_retries", f"must be >= 0, got {self.max_retries}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
+        self.__post_init_supervise()
 
 
 @dataclasses.dataclass

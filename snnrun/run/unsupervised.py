@@ -6,7 +6,11 @@ Per training batch: encode the images into spike trains, present them with learn
 than ``min_spikes`` spikes, then a silent rest period or a state reset), count the
 excitatory spikes on the device, copy the counts to the host once.  Every
 ``update_interval`` samples the window's counts update the label assignment and the
-running training accuracy is logged.  After training, labels are assigned from the
+running training accuracy is logged.  With ``train.supervise_current > 0`` (supervised
+Diehl & Cook) the excitatory neurons are split into ``N_CLASSES`` consecutive groups and,
+during training only, the group of each sample's label receives that input every step
+(a conductance for conductance neurons): those neurons are clamped to fire for their class,
+and lateral inhibition silences the rest.  After training, labels are assigned from the
 training activity (or from a learning-off pass), then the test set is classified
 with learning off by "all activity" and "proportion weighting".
 """
@@ -72,10 +76,12 @@ class UnsupervisedRunner:
         self.stop_requested = False  # set by Ctrl-C (see interruptible): stop at the next batch
 
     # --------------------------------------------------------------- presenting
-    def present(self, x: torch.Tensor, learning: bool) -> torch.Tensor:
-        """Present a batch ``x [B, *shape]`` (values in [0, 1]); return Ae spike counts [B, n]."""
+    def present(self, x: torch.Tensor, learning: bool, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Present a batch ``x [B, *shape]`` (values in [0, 1]); return Ae spike counts [B, n].
+        ``labels`` (training with ``supervise_current``) clamp each label's neuron group."""
         t = self.cfg.train
         B = x.shape[0]
+        extra = {} if labels is None or t.supervise_current <= 0 else {self.exc: self._clamp(labels)}
         base = float(getattr(self.encoder.params, "intensity", 1.0)) or 1.0
         factor = torch.ones(B, device=self.device)
         counts = None
@@ -86,7 +92,7 @@ class UnsupervisedRunner:
             spikes = self.encoder.train(xs) or self.encoder(xs)
             if self.rest_steps == 0:
                 self.net.reset_state()
-            c = self.sim.run({self.inp: spikes}, learning=learning)[self.exc].reshape(B, -1)
+            c = self.sim.run({self.inp: spikes, **extra}, learning=learning)[self.exc].reshape(B, -1)
             counts = c if counts is None else torch.where(need[:, None], c, counts)
             if self.rest_steps:
                 self._rest(learning)
@@ -98,6 +104,13 @@ class UnsupervisedRunner:
             factor = factor + need * (t.intensity_step / base)
         self._check_finite(quick=True, where=f"at sample {self.progress.seen + B} ({'train' if learning else 'test/assign'})")
         return counts
+
+    def _clamp(self, labels: torch.Tensor) -> torch.Tensor:
+        """Input [T, B, *shape] driving the neuron group of each sample's label."""
+        pop = self.net.populations[self.exc]
+        group = torch.arange(pop.n, device=self.device) * N_CLASSES // pop.n  # neuron -> class
+        drive = (group[None, :] == labels.to(self.device)[:, None]).float() * self.cfg.train.supervise_current
+        return drive.view(1, len(labels), *pop.shape).expand(self.encoder.n_steps, *drive.shape[:1], *pop.shape)
 
     def _check_finite(self, quick: bool, where: str) -> None:
         bad = self.net.nonfinite(quick=quick)
@@ -151,7 +164,7 @@ class UnsupervisedRunner:
             while p.sample < n:
                 idx = order[p.sample:p.sample + bs]
                 x = images[idx].to(self.device, non_blocking=True)
-                p.window_counts.append(self.present(x, learning=True).cpu())
+                p.window_counts.append(self.present(x, learning=True, labels=labels[idx]).cpu())
                 p.window_labels.append(labels[idx])
                 p.sample += len(idx)
                 p.seen += len(idx)

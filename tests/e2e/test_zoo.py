@@ -1,0 +1,55 @@
+"""The experiment zoo end to end through the CLI on small subsets of ../shared/data."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_cli import artifact_paths, mlflow_runs, snnrun
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["data.n_train=60", "data.n_test=30", "train.update_interval=30", "train.progress=false"]
+
+
+@pytest.mark.parametrize("experiment,extra,params", [
+    ("diehl_cook_fashion", ["n_neurons=10", "train.assign_n=30"], {"data.name": "fashion_mnist"}),
+    ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "30.0"}),
+])
+def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, params):
+    res = snnrun([f"+experiment={experiment}", *SMALL, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", experiment)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    m = runs[0].data.metrics
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and "test_accuracy_proportion" in m and "train_accuracy" in m
+    assert m["n_train"] == 60 and m["n_test"] == 30
+    arts = artifact_paths(runs[0])
+    assert {"checkpoint/checkpoint.pt", "plots/weights.png", "plots/confusion.png", "config.yaml"} <= arts
+    for key, value in params.items():
+        assert runs[0].data.params[key] == value, key
+
+
+def test_supervision_clamps_the_label_group(tmp_path):
+    """During supervised training the label's neuron group fires (train windows: assigned by
+    the clamp, so the running accuracy is exact); at test no clamp is applied."""
+    import torch
+
+    from snnrun.build import build_encoder, build_network
+    from snnrun.core.simulate import make_simulator
+    from snnrun.run.unsupervised import UnsupervisedRunner
+
+    class Cfg:
+        class train:
+            supervise_current, min_spikes, max_retries, rest_ms = 30.0, 0, 0, 0.0
+            exc_population, input_population = "Ae", "X"
+
+    net = build_network({"populations": {"X": {"kind": "input", "n": 4},
+                                         "Ae": {"kind": "lif", "n": 20, "refrac_ms": 2.0}},
+                         "connections": {}}, seed=0)
+    enc = build_encoder({"kind": "poisson", "time_ms": 20.0, "intensity": 0.0})
+    runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "torch"), {}, tmp_path, lambda m, s: None,
+                                torch.Generator(), lambda p: {})
+    counts = runner.present(torch.zeros(3, 4), learning=True, labels=torch.tensor([0, 7, 9]))
+    fired = [set(torch.nonzero(c).flatten().tolist()) for c in counts]
+    assert fired == [{0, 1}, {14, 15}, {18, 19}]  # 2 neurons per class, consecutive
+    assert int(runner.present(torch.zeros(3, 4), learning=False).sum()) == 0
