@@ -45,12 +45,18 @@ class TrainConfig:
     exc_population: str = "Ae"
     input_population: str = "X"
     supervise_current: float = 0.0  # > 0: during training, drive the label's neuron group with this input each step
+    readout_epochs: int = 300  # kind readout: full-batch Adam steps of the linear readout
+    readout_lr: float = 0.05
+    readout_weight_decay: float = 1.0e-3
 
     def __post_init_supervise(self) -> None:
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
+        check(self.readout_epochs >= 1, "readout_epochs", f"must be >= 1, got {self.readout_epochs}")
+        check(self.readout_lr > 0, "readout_lr", f"must be > 0, got {self.readout_lr}")
 
     def __post_init__(self) -> None:
-        check(self.kind in ("unsupervised", "rl", "transfer"), "kind", f"{self.kind!r} is not one of: unsupervised, rl, transfer")
+        check(self.kind in ("unsupervised", "readout", "rl", "transfer"), "kind",
+              f"{self.kind!r} is not one of: unsupervised, readout, rl, transfer")
         check(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         check(self.update_interval >= 1, "update_interval", f"must be >= 1, got {self.update_interval}")
         check(self.rest_ms >= 0, "rest_ms", f"must be >= 0, got {self.rest_ms}")

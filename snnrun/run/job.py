@@ -107,7 +107,10 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     def log(metrics: dict, step: Optional[int]) -> None:
         tracker.log_metrics(metrics, step)
 
-    runner = UnsupervisedRunner(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
+    runner_cls = UnsupervisedRunner
+    if typed.train.kind == "readout":
+        from .readout import ReadoutRunner as runner_cls
+    runner = runner_cls(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
     runner.progress = progress
     tags = run_tags(device, getattr(sim, "backend", "torch"), out_dir, extra_tags)
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):

@@ -51,6 +51,7 @@ class Progress:
     curve_prop: list = field(default_factory=list)
     window_counts: list = field(default_factory=list)  # the running-accuracy window so far
     window_labels: list = field(default_factory=list)
+    readout: Optional[dict] = None  # reservoir runs: the trained linear readout
 
 
 class UnsupervisedRunner:

@@ -14,6 +14,7 @@ SMALL = ["data.n_train=60", "data.n_test=30", "train.update_interval=30", "train
 @pytest.mark.parametrize("experiment,extra,params", [
     ("diehl_cook_fashion", ["n_neurons=10", "train.assign_n=30"], {"data.name": "fashion_mnist"}),
     ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "30.0"}),
+    ("reservoir", ["n_neurons=50"], {"train.kind": "readout"}),
 ])
 def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, params):
     res = snnrun([f"+experiment={experiment}", *SMALL, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path)
@@ -21,10 +22,14 @@ def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, par
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", experiment)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     m = runs[0].data.metrics
-    assert 0.0 <= m["test_accuracy"] <= 1.0 and "test_accuracy_proportion" in m and "train_accuracy" in m
+    assert 0.0 <= m["test_accuracy"] <= 1.0
+    if experiment == "reservoir":
+        assert m["readout_train_accuracy"] > 0.5 and m["reservoir_mean_spikes"] > 0
+    else:
+        assert "test_accuracy_proportion" in m and "train_accuracy" in m
     assert m["n_train"] == 60 and m["n_test"] == 30
     arts = artifact_paths(runs[0])
-    assert {"checkpoint/checkpoint.pt", "plots/weights.png", "plots/confusion.png", "config.yaml"} <= arts
+    assert {"checkpoint/checkpoint.pt", "plots/confusion.png", "plots/raster.png", "config.yaml"} <= arts
     for key, value in params.items():
         assert runs[0].data.params[key] == value, key
 
@@ -53,3 +58,20 @@ def test_supervision_clamps_the_label_group(tmp_path):
     fired = [set(torch.nonzero(c).flatten().tolist()) for c in counts]
     assert fired == [{0, 1}, {14, 15}, {18, 19}]  # 2 neurons per class, consecutive
     assert int(runner.present(torch.zeros(3, 4), learning=False).sum()) == 0
+
+
+def test_readout_fits_a_separable_problem():
+    """Two Gaussian blobs in 3 features (one feature constant: standardised safely) are
+    separated perfectly; predict() applies the training standardisation."""
+    import torch
+
+    from snnrun.run.readout import fit_readout, predict
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(100, 3, generator=g) + torch.tensor([5.0, 0.0, 7.0]),
+                   torch.randn(100, 3, generator=g) + torch.tensor([-5.0, 0.0, 7.0])])
+    x[:, 2] = 7.0
+    y = torch.cat([torch.zeros(100, dtype=torch.long), torch.ones(100, dtype=torch.long)])
+    ro = fit_readout(x, y, 2, epochs=200, lr=0.05, weight_decay=0.0)
+    assert (predict(ro, x) == y).all()
+    assert predict(ro, torch.tensor([[40.0, 0.0, 7.0], [-40.0, 0.0, 7.0]])).tolist() == [0, 1]
