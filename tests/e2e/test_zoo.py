@@ -9,15 +9,19 @@ from .test_cli import artifact_paths, mlflow_runs, snnrun
 pytestmark = pytest.mark.slow
 
 SMALL = ["data.n_train=60", "data.n_test=30", "train.update_interval=30", "train.progress=false"]
+TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.progress=false"]  # eager-only nets
 
 
 @pytest.mark.parametrize("experiment,extra,params", [
     ("diehl_cook_fashion", ["n_neurons=10", "train.assign_n=30"], {"data.name": "fashion_mnist"}),
     ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "30.0"}),
     ("reservoir", ["n_neurons=50"], {"train.kind": "readout"}),
+    ("conv_mnist", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "conv2d"}),
+    ("lc_snn", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "local"}),
 ])
 def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, params):
-    res = snnrun([f"+experiment={experiment}", *SMALL, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    sizes = TINY if experiment in ("conv_mnist", "lc_snn") else SMALL
+    res = snnrun([f"+experiment={experiment}", *sizes, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", experiment)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
@@ -27,7 +31,7 @@ def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, par
         assert m["readout_train_accuracy"] > 0.5 and m["reservoir_mean_spikes"] > 0
     else:
         assert "test_accuracy_proportion" in m and "train_accuracy" in m
-    assert m["n_train"] == 60 and m["n_test"] == 30
+    assert (m["n_train"], m["n_test"]) == ((20, 10) if sizes is TINY else (60, 30))
     arts = artifact_paths(runs[0])
     assert {"checkpoint/checkpoint.pt", "plots/confusion.png", "plots/raster.png", "config.yaml"} <= arts
     for key, value in params.items():
