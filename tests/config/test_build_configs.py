@@ -156,3 +156,22 @@ def test_experiment_configs_compose_and_build(experiment):
     assert net.populations["Ae"].n == 16
     assert cfg.name == experiment
     build_encoder(cfg.encoder, dt_ms=cfg.dt_ms)
+
+
+def test_grid_distance_weights_by_hand():
+    """3 x 3 grid, near -1, far -9: d_max = sqrt(8); neuron 0 -> 1 (d 1): -1, 0 -> 4 (d sqrt 2):
+    -1 - 8 (sqrt2 - 1) / (sqrt8 - 1), 0 -> 8 (d sqrt 8): -9, diagonal 0; a non-square layer is named."""
+    import math
+
+    net = build_network({"populations": {"E": {"kind": "lif", "n": 9}},
+                         "connections": {"EE": {"kind": "dense", "source": "E", "target": "E",
+                                                "weight": {"dist": "grid_distance", "low": -1.0, "high": -9.0},
+                                                "mask": "all_but_self"}}})
+    w = net.connections["EE"].w
+    assert w[0, 1].item() == pytest.approx(-1.0) and w[0, 8].item() == pytest.approx(-9.0)
+    assert w[0, 4].item() == pytest.approx(-1.0 - 8.0 * (math.sqrt(2) - 1) / (math.sqrt(8) - 1), rel=1e-6)
+    assert torch.equal(w, w.T) and w.diagonal().abs().sum().item() == 0.0
+    with pytest.raises(ConfigError, match=r"network\.connections\.EE\.weight\.dist: grid_distance needs .* square"):
+        build_network({"populations": {"E": {"kind": "lif", "n": 8}},
+                       "connections": {"EE": {"kind": "dense", "source": "E", "target": "E",
+                                              "weight": {"dist": "grid_distance", "low": -1.0, "high": -9.0}}}})

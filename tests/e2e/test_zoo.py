@@ -18,6 +18,7 @@ TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.
     ("reservoir", ["n_neurons=50"], {"train.kind": "readout"}),
     ("conv_mnist", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "conv2d"}),
     ("lc_snn", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "local"}),
+    ("increasing_inhibition", ["n_neurons=16"], {"network.connections.Ae_Ae.weight.dist": "grid_distance"}),
 ])
 def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, params):
     sizes = TINY if experiment in ("conv_mnist", "lc_snn") else SMALL
@@ -79,3 +80,26 @@ def test_readout_fits_a_separable_problem():
     ro = fit_readout(x, y, 2, epochs=200, lr=0.05, weight_decay=0.0)
     assert (predict(ro, x) == y).all()
     assert predict(ro, torch.tensor([[40.0, 0.0, 7.0], [-40.0, 0.0, 7.0]])).tolist() == [0, 1]
+
+
+def test_self_organising_map_is_topographic(tmp_path, data_dir):
+    """increasing_inhibition on 600 images, 16 neurons (4 x 4 grid): grid neighbours'
+    receptive fields (input weight columns) are more alike (cosine) than those of neurons
+    3 or more cells apart; the grid plot is logged."""
+    import glob
+
+    import torch
+
+    res = snnrun(["+experiment=increasing_inhibition", "n_neurons=16", "data.n_train=600", "data.n_test=50",
+                  "train.update_interval=100", "train.progress=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ckpt = torch.load(glob.glob(str(tmp_path / "run" / "checkpoint.pt"))[0], weights_only=False)
+    w = torch.nn.functional.normalize(ckpt["network"]["connections.X_Ae.w"], dim=0)
+    sim = w.T @ w
+    k = torch.arange(16)
+    xy = torch.stack([k // 4, k % 4], 1).float()
+    d = torch.cdist(xy, xy)
+    near, far = sim[d == 1].mean().item(), sim[d >= 3].mean().item()
+    assert near > far + 0.02, (near, far)
+    runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "increasing_inhibition")
+    assert "plots/weights.png" in artifact_paths(runs[0])

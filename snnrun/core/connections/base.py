@@ -37,7 +37,11 @@ FLOAT32_MAX = 3.4028234663852886e38
 @dataclasses.dataclass
 class WeightInit:
     """How initial weights are drawn: ``constant`` (``value``), ``uniform`` (``low``..``high``),
-    ``normal`` (``mean``, ``std``).  The drawn weights are multiplied by ``scale``."""
+    ``normal`` (``mean``, ``std``), or ``grid_distance`` (a recurrent ``[n, n]`` layer whose
+    neurons sit row-major on a ``sqrt(n) x sqrt(n)`` grid: ``w_ij = low + (high - low) *
+    (d_ij - 1) / (d_max - 1)`` with ``d`` the Euclidean grid distance, so nearest neighbours
+    get ``low`` and the farthest pair ``high``; ``w_ii = 0``: e.g. lateral inhibition growing
+    with distance, ``low: -1, high: -20``).  The weights are multiplied by ``scale``."""
 
     dist: str = "uniform"
     value: float = 0.0
@@ -48,8 +52,9 @@ class WeightInit:
     scale: float = 1.0
 
     def __post_init__(self) -> None:
-        check(self.dist in ("constant", "uniform", "normal"), "weight.dist", f"{self.dist!r} is not one of: constant, uniform, normal")
-        check(self.high >= self.low, "weight.high", f"must be >= low ({self.low}), got {self.high}")
+        check(self.dist in ("constant", "uniform", "normal", "grid_distance"), "weight.dist",
+              f"{self.dist!r} is not one of: constant, uniform, normal, grid_distance")
+        check(self.high >= self.low or self.dist == "grid_distance", "weight.high", f"must be >= low ({self.low}), got {self.high}")
         check(self.std >= 0, "weight.std", f"must be >= 0, got {self.std}")
         for name in ("value", "low", "high", "mean", "std", "scale"):
             x = getattr(self, name)
@@ -61,9 +66,26 @@ class WeightInit:
             w = torch.full(shape, float(self.value))
         elif self.dist == "uniform":
             w = torch.rand(shape, generator=generator) * (self.high - self.low) + self.low
+        elif self.dist == "grid_distance":
+            w = grid_distance_weights(shape, self.low, self.high)
         else:
             w = torch.randn(shape, generator=generator) * self.std + self.mean
         return w * self.scale
+
+
+def grid_distance_weights(shape: tuple[int, ...], near: float, far: float) -> torch.Tensor:
+    """``[n, n]`` weights between neurons on a square grid, linear in their distance (see
+    :class:`WeightInit`)."""
+    n = shape[0]
+    side = math.isqrt(n)
+    if len(shape) != 2 or shape[1] != n or side * side != n or n < 4:
+        raise ParamError("weight.dist", f"grid_distance needs a recurrent layer of a square number (>= 4) of neurons, "
+                                        f"got weights {tuple(shape)}")
+    k = torch.arange(n)
+    xy = torch.stack([k // side, k % side], 1).float()
+    d = torch.cdist(xy, xy)
+    w = near + (far - near) * (d - 1.0) / (float(d.max()) - 1.0)
+    return w.fill_diagonal_(0.0)
 
 
 def parse_weight(value: Any) -> WeightInit:
