@@ -49,11 +49,6 @@ class TrainConfig:
     readout_lr: float = 0.05
     readout_weight_decay: float = 1.0e-3
 
-    def __post_init_supervise(self) -> None:
-        check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
-        check(self.readout_epochs >= 1, "readout_epochs", f"must be >= 1, got {self.readout_epochs}")
-        check(self.readout_lr > 0, "readout_lr", f"must be > 0, got {self.readout_lr}")
-
     def __post_init__(self) -> None:
         check(self.kind in ("unsupervised", "readout", "rl", "transfer"), "kind",
               f"{self.kind!r} is not one of: unsupervised, readout, rl, transfer")
@@ -64,7 +59,9 @@ class TrainConfig:
         check(self.max_retries >= 0, "max_retries", f"must be >= 0, got {self.max_retries}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
-        self.__post_init_supervise()
+        check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
+        check(self.readout_epochs >= 1, "readout_epochs", f"must be >= 1, got {self.readout_epochs}")
+        check(self.readout_lr > 0, "readout_lr", f"must be > 0, got {self.readout_lr}")
 
 
 @dataclasses.dataclass

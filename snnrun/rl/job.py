@@ -43,7 +43,8 @@ def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_di
     encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
     _check_shapes(env, net, encoder, rl_cfg)
     sim = make_simulator(net, [rl_cfg.output_population], "torch" if typed.backend in ("auto", "numba") else typed.backend)
-    torch.set_num_threads(1) if device.type == "cpu" else None  # small networks: threads only add overhead
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
 
     progress, run_id = RLProgress(), None
     if typed.resume:
@@ -128,7 +129,7 @@ def _log_rl_plots(tracker: Any, runner: RLRunner, net: Any, cfg: RLConfig) -> No
         if conn.target is out and conn.w.dim() == 2:
             fig, ax = plt.subplots(figsize=(7, 4))
             im = ax.imshow(conn.w.detach().cpu().T.numpy(), aspect="auto", cmap="coolwarm", interpolation="nearest")
-            ax.set_xlabel(f"{conn.source_name if hasattr(conn, 'source_name') else 'input'} neuron")
+            ax.set_xlabel("input neuron")
             ax.set_ylabel("output neuron (grouped by action)")
             fig.colorbar(im, ax=ax)
             fig.tight_layout()
