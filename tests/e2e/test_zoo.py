@@ -9,7 +9,7 @@ from .test_cli import artifact_paths, mlflow_runs, snnrun
 pytestmark = pytest.mark.slow
 
 SMALL = ["data.n_train=60", "data.n_test=30", "train.update_interval=30", "train.progress=false"]
-TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.progress=false"]  # eager-only nets
+TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.progress=false"]  # tiny subsets
 
 
 @pytest.mark.parametrize("experiment,extra,params", [

@@ -134,6 +134,43 @@ def test_fused_equals_reference_whole_presentations(text, dt):
     assert int(cr.sum()) > 0
 
 
+PATCH = """
+populations:
+  X: {{kind: input, shape: [2, 8, 8], traces: true}}
+  Ae: {{kind: diehl_cook, shape: {shape}, traces: true, one_spike: false, theta_plus_mv: 0.5}}
+connections:
+  X_Ae: {{kind: {kind}, source: X, target: Ae, kernel_size: 4, stride: 2, padding: {padding}, weight: {{dist: uniform, high: 1.0}},
+         wmin: 0, wmax: 1, norm: 8.0, learning: {{kind: {rule}, nu_pre: 1.0e-2, nu_post: 5.0e-2}}}}
+  Ae_Ae: {{kind: dense, source: Ae, target: Ae, weight: -5.0, mask: all_but_self}}
+"""
+
+
+@pytest.mark.parametrize("kind", ["conv2d", "local"])
+@pytest.mark.parametrize("rule,padding", [("post_pre", 0), ("weight_dependent_post_pre", 1), ("hebbian", 1)])
+def test_fused_patch_connections_equal_reference_step_by_step(kind, rule, padding):
+    """conv2d (kernels shared over positions: updates summed) and local (a kernel per
+    position) run event-driven in the kernel, equal to the reference's conv2d / einsum."""
+    shape = [3, 3, 3] if padding == 0 else [3, 4, 4]
+    ref, fast = _pair(PATCH.format(kind=kind, rule=rule, padding=padding, shape=shape))
+    for net in (ref, fast):
+        net.connections["X_Ae"].norm = None
+    x = (torch.rand(80, 2, 128, generator=torch.Generator().manual_seed(0)) < 0.3).view(80, 2, 2, 8, 8)
+    rs, fs = TorchSimulator(ref, []), FusedSimulator(fast, [])
+    fired = 0
+    w0 = ref.connections["X_Ae"].w.clone()
+    for t in range(x.shape[0]):
+        rs.run({"X": x[t:t + 1]}, True)
+        fs.run({"X": x[t:t + 1]}, True)
+        _assert_same(ref, fast, f"step {t}")
+        fired += int(ref.populations["Ae"].s.sum())
+    assert fired > 50
+    assert (ref.connections["X_Ae"].w - w0).abs().max() > 1e-3, "the weights should have learned"
+    if padding:  # entries reading the zero padding stay exactly 0 in local layers
+        mask = ref.connections["X_Ae"].mask
+        if mask is not None:
+            assert torch.all(fast.connections["X_Ae"].w[(mask == 0).expand_as(fast.connections["X_Ae"].w)] == 0)
+
+
 def test_fused_batched_inference_equals_per_sample():
     net = build_network(yaml.safe_load(DC_BINDSNET), seed=0)
     fs = FusedSimulator(net, ["Ae", "Ai"])
@@ -166,12 +203,15 @@ def test_fused_draws_bernoulli_input_at_the_right_rate():
 def test_auto_backend_choice():
     net = build_network(yaml.safe_load(DC_BINDSNET))
     assert make_simulator(net, ["Ae"], "auto").backend == "numba"
-    conv = build_network({"populations": {"X": {"kind": "input", "shape": [1, 4, 4]}, "C": {"kind": "lif", "shape": [1, 2, 2]}},
-                          "connections": {"c": {"kind": "conv2d", "source": "X", "target": "C", "kernel_size": 3}}})
-    assert "conv2d" in unsupported_reason(conv)
-    assert make_simulator(conv, ["C"], "auto").backend == "torch"
-    with pytest.raises(ValueError, match="numba cannot run this network: connection 'c' of kind conv2d"):
-        make_simulator(conv, ["C"], "numba")
+    conv = {"populations": {"X": {"kind": "input", "shape": [1, 4, 4]}, "C": {"kind": "lif", "shape": [1, 2, 2]}},
+            "connections": {"c": {"kind": "conv2d", "source": "X", "target": "C", "kernel_size": 3}}}
+    assert make_simulator(build_network(conv), ["C"], "auto").backend == "numba"
+    conv["connections"]["c"]["bias"] = 0.5
+    biased = build_network(conv)
+    assert "conv2d connection 'c' with delays or a bias" in unsupported_reason(biased)
+    assert make_simulator(biased, ["C"], "auto").backend == "torch"
+    with pytest.raises(ValueError, match="numba cannot run this network: conv2d connection 'c' with delays or a bias"):
+        make_simulator(biased, ["C"], "numba")
 
 
 def test_parallel_dense_path_equals_reference(monkeypatch):

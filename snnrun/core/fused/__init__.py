@@ -16,7 +16,7 @@ import torch
 
 from ..encoders import BernoulliTrain
 from ..network import Network
-from .codegen import SUPPORTED_CONNS, SUPPORTED_POPS, SUPPORTED_RULES, KernelSource, emit_connection, emit_population, emit_rule
+from .codegen import PATCH_CONNS, PATCH_RULES, SUPPORTED_CONNS, SUPPORTED_POPS, SUPPORTED_RULES, KernelSource, emit_connection, emit_population, emit_rule
 
 import numba  # noqa: F401  (ImportError here makes the backend unavailable)
 
@@ -34,6 +34,11 @@ def unsupported_reason(net: Network) -> Optional[str]:
         rule = conn.rule
         if rule is not None and type(rule) not in SUPPORTED_RULES:
             return f"learning rule {rule.kind} on connection {name!r} is not supported"
+        if isinstance(conn, PATCH_CONNS):
+            if conn.max_delay > 0 or conn.b is not None:
+                return f"{conn.kind} connection {name!r} with delays or a bias is not supported"
+            if rule is not None and type(rule) not in PATCH_RULES:
+                return f"learning rule {rule.kind} on {conn.kind} connection {name!r} is not supported"
         if rule is not None and rule.weight_decay:
             return f"weight_decay on connection {name!r} is not supported"
         if conn.w.dtype != torch.float32:

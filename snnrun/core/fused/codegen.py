@@ -10,6 +10,12 @@ arithmetic, but
   (spike index lists are kept per population and per delay slot);
 * STDP touches only the rows of presynaptic and the columns of postsynaptic spikes.
 
+Convolutional (``conv2d``, shared kernels) and locally connected (``local``) connections
+run event-driven too (:func:`emit_patch_connection`): each input spike is scattered to the
+(position, kernel entry) pairs whose patch holds it, and STDP updates only the kernel
+entries touched by this step's spikes -- shared entries summed over positions, as in the
+reference's ``outer``.
+
 State lives in the engine's torch tensors; the kernel works on zero-copy numpy views of
 them, so the reference (torch) and fused paths share state and can be mixed.
 """
@@ -23,7 +29,9 @@ import numba
 import numpy as np
 import torch
 
+from ..connections.conv import Conv2d
 from ..connections.dense import Dense, OneToOne
+from ..connections.local import Local
 from ..learning.stdp import Hebbian, PostPre, TripletPostPre, WeightDependentPostPre
 from ..neurons.adaptive import AdaptiveLIF, DiehlCook
 from ..neurons.izhikevich import Izhikevich
@@ -31,7 +39,9 @@ from ..neurons.lif import G_TINY, IF, LIF, CurrentLIF
 from ..neurons.simple import Input, McCullochPitts
 
 SUPPORTED_POPS = (Input, IF, LIF, CurrentLIF, AdaptiveLIF, DiehlCook, Izhikevich, McCullochPitts)
-SUPPORTED_CONNS = (Dense, OneToOne)
+SUPPORTED_CONNS = (Dense, OneToOne, Conv2d, Local)
+PATCH_CONNS = (Conv2d, Local)
+PATCH_RULES = (PostPre, WeightDependentPostPre, Hebbian)  # rules the patch connections support
 SUPPORTED_RULES = (PostPre, WeightDependentPostPre, Hebbian, TripletPostPre)
 PARALLEL_SYNAPSES = 1 << 22  # dense layers at least this large propagate on all threads
 PREPASS_SYNAPSES = 1 << 20   # static input layers at least this large are propagated ahead (see emit_prepass)
@@ -303,6 +313,9 @@ def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
+    if isinstance(conn, PATCH_CONNS):
+        emit_patch_connection(src, k, conn, pops)
+        return
     C = f"c{k}"
     si = pops.index(conn.source)
     ti = pops.index(conn.target)
@@ -390,6 +403,9 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
 
 
 def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
+    if isinstance(conn, PATCH_CONNS):
+        emit_patch_rule(src, k, conn, pops)
+        return
     rule = conn.rule
     C = f"c{k}"
     S, Tg = f"p{pops.index(conn.source)}", f"p{pops.index(conn.target)}"
@@ -611,3 +627,122 @@ def emit_prepass(src: KernelSource, C: str, S: str, out: str, conn: Any) -> str:
             f"            for jj in range(min({P}, {n_post} - j0)):\n"
             f"                {out}[b, j0 + jj] += {C}_cur[tile, b, t, jj]\n"
             f"else:\n")
+
+
+# ---------------------------------------------------------------------- conv2d / local
+def patch_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The patch structure of a conv2d / local connection, for the kernel: ``pidx[p, l]``
+    (source neuron of kernel entry ``p`` at position ``l``, -1 in the padding) and, grouped
+    by source neuron ``i``, the pairs ``(ep[e], el[e])`` for ``e`` in ``ptr[i]:ptr[i + 1]``."""
+    cache = getattr(conn, "_patch_csr", None)
+    if cache is not None:
+        return cache
+    pidx = conn.geom.patch_index(torch.device("cpu"))             # [P, L]
+    L = pidx.shape[1]
+    flat = pidx.reshape(-1)
+    keep = torch.nonzero(flat >= 0).squeeze(1)                     # entries p * L + l
+    source = flat[keep]
+    order = torch.argsort(source, stable=True)
+    entries = keep[order]
+    ptr = torch.zeros(conn.source.n + 1, dtype=torch.int64)
+    ptr[1:] = torch.cumsum(torch.bincount(source, minlength=conn.source.n), 0)
+    conn._patch_csr = (pidx.to(torch.int32).contiguous(), ptr, (entries // L).to(torch.int32),
+                       (entries % L).to(torch.int32))
+    return conn._patch_csr
+
+
+def _patch_layout(conn: Any, C: str) -> tuple[int, int, int, Any]:
+    """(C_out, P, L, flat index expression of weight (co, l, p)) for a patch connection:
+    conv2d weights viewed ``[C_out, P]`` (shared over positions), local ``[L, P, C_out]``."""
+    g = conn.geom
+    c_out, P, L = g.c_out, g.patch_size, g.n_positions
+    if isinstance(conn, Conv2d):
+        return c_out, P, L, (lambda co, l, p: f"{co} * {P} + {p}")
+    return c_out, P, L, (lambda co, l, p: f"({l} * {P} + {p}) * {c_out} + {co}")
+
+
+def emit_patch_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
+    """Event-driven propagation of a conv2d / local connection: every presynaptic spike adds
+    its kernel entries to the C_out neurons of each position whose patch holds it."""
+    C = f"c{k}"
+    S, Tg = f"p{pops.index(conn.source)}", f"p{pops.index(conn.target)}"
+    out = f"{Tg}_ii" if (conn.receptor_inh and conn.target.conductance) else f"{Tg}_ie"
+    src.written.add(out)
+    c_out, P, L, flat = _patch_layout(conn, C)
+    src.arg(f"{C}_w", lambda conn=conn: conn.w.view(-1))
+    src.arg(f"{C}_pidx", lambda conn=conn: patch_csr(conn)[0])
+    src.arg(f"{C}_ptr", lambda conn=conn: patch_csr(conn)[1])
+    src.arg(f"{C}_ep", lambda conn=conn: patch_csr(conn)[2])
+    src.arg(f"{C}_el", lambda conn=conn: patch_csr(conn)[3])
+    src.propagate.append(
+        f"for b in range(B):\n"
+        f"    for q in range({S}_cnt[b]):\n"
+        f"        i = {S}_idx[b, q]\n"
+        f"        for e in range({C}_ptr[i], {C}_ptr[i + 1]):\n"
+        f"            p = {C}_ep[e]\n"
+        f"            l = {C}_el[e]\n"
+        f"            for co in range({c_out}):\n"
+        f"                {out}[b, co * {L} + l] += {C}_w[{flat('co', 'l', 'p')}]\n"
+    )
+
+
+def emit_patch_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
+    """Pair STDP on a conv2d / local connection, as the reference's ``outer`` (summed over
+    batch, and over positions for shared kernels): the pre term at the (position, entry)
+    pairs of presynaptic spikes, the post term over the patch of each postsynaptic spike;
+    only the kernel entries touched this step are updated and clamped."""
+    rule = conn.rule
+    C = f"c{k}"
+    S, Tg = f"p{pops.index(conn.source)}", f"p{pops.index(conn.target)}"
+    c_out, P, L, flat = _patch_layout(conn, C)
+    nw = conn.w.numel()
+    src.arg(f"{C}_nupre", lambda rule=rule: np.float32(rule.nu_pre * rule.scale))
+    src.arg(f"{C}_nupost", lambda rule=rule: np.float32(rule.nu_post * rule.scale))
+    lo, hi = conn.wmin, conn.wmax
+    clamp = ""
+    if lo > -math.inf:
+        clamp += f"if w < {f32(lo)}:\n    w = {f32(lo)}\n"
+    if hi < math.inf:
+        clamp += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
+    if conn.mask is not None:
+        src.arg(f"{C}_mask", lambda conn=conn: conn.mask.expand_as(conn.w).contiguous().view(-1))
+        clamp += f"w = w * {C}_mask[f]\n"
+    soft = isinstance(rule, WeightDependentPostPre)
+    pre_acc = f"{C}_dwm" if soft else f"{C}_dw"
+    sign_pre = "+" if isinstance(rule, Hebbian) else "-"
+    src.setup.append(f"{C}_dw = np.zeros({nw}, np.float32)\n{C}_dwm = np.zeros({nw if soft else 0}, np.float32)\n"
+                     f"{C}_tf = np.zeros({nw}, np.bool_)\n{C}_tl = np.empty({nw}, np.int64)")
+    mark = f"if not {C}_tf[f]:\n    {C}_tf[f] = True\n    {C}_tl[tn] = f\n    tn += 1\n"
+    code = (
+        "tn = 0\n"
+        f"for b in range(B):\n"
+        f"    for q in range({S}_cnt[b]):\n"
+        f"        i = {S}_idx[b, q]\n"
+        f"        for e in range({C}_ptr[i], {C}_ptr[i + 1]):\n"
+        f"            p = {C}_ep[e]\n"
+        f"            l = {C}_el[e]\n"
+        f"            for co in range({c_out}):\n"
+        f"                f = {flat('co', 'l', 'p')}\n" + indent(mark, 16) + "\n"
+        f"                {pre_acc}[f] {sign_pre}= np.float32({Tg}_x[b, co * {L} + l] * {C}_nupre)\n"
+        f"for b in range(B):\n"
+        f"    for q in range({Tg}_cnt[b]):\n"
+        f"        j = {Tg}_idx[b, q]\n"
+        f"        co = j // {L}\n"
+        f"        l = j % {L}\n"
+        f"        for p in range({P}):\n"
+        f"            i = {C}_pidx[p, l]\n"
+        f"            if i < 0:\n                continue\n"
+        f"            f = {flat('co', 'l', 'p')}\n" + indent(mark, 12) + "\n"
+        f"            {C}_dw[f] += np.float32({S}_x[b, i] * {C}_nupost)\n"
+    )
+    d = (f"d = {C}_dwm[f] * (w - {f32(lo)}) + {C}_dw[f] * ({f32(hi)} - w)\n{C}_dwm[f] = 0.0\n" if soft
+         else f"d = {C}_dw[f]\n")
+    code += (f"for q in range(tn):\n"
+             f"    f = {C}_tl[q]\n"
+             f"    w = {C}_w[f]\n" + indent(d, 4) + "\n"
+             f"    w = w + d\n" + indent(clamp, 4) + "\n"
+             f"    {C}_w[f] = w\n    {C}_dw[f] = 0.0\n    {C}_tf[f] = False\n")
+    if clamp:  # as for dense layers: weights may have left [wmin, wmax] between calls
+        code += (f"if t == 0:\n    for f in range({nw}):\n        w = {C}_w[f]\n" + indent(clamp, 8) +
+                 f"\n        {C}_w[f] = w\n")
+    src.learn.append(code)
