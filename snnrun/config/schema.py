@@ -5,6 +5,7 @@ against the engine's registries."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Optional
 
 from ..core.registry import check
@@ -28,6 +29,21 @@ class DataConfig:
 
 
 @dataclasses.dataclass
+class WeightScheduleConfig:
+    """``train.weight_schedule``: move a fixed connection's weights linearly from their
+    initial values to ``to`` (masked synapses stay 0) over the first ``over`` fraction of
+    training -- e.g. LM-SNN's inhibition growing from a distance profile to uniform."""
+
+    connection: str
+    to: float
+    over: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(0 < self.over <= 1, "over", f"must be in (0, 1], got {self.over}")
+        check(math.isfinite(self.to), "to", f"must be a finite number, got {self.to}")
+
+
+@dataclasses.dataclass
 class TrainConfig:
     kind: str = "unsupervised"
     epochs: int = 1
@@ -45,6 +61,7 @@ class TrainConfig:
     exc_population: str = "Ae"
     input_population: str = "X"
     supervise_current: float = 0.0  # > 0: during training, drive the label's neuron group with this input each step
+    weight_schedule: Optional[WeightScheduleConfig] = None
     readout_epochs: int = 300  # kind readout: full-batch Adam steps of the linear readout
     readout_lr: float = 0.05
     readout_weight_decay: float = 1.0e-3

@@ -17,7 +17,7 @@ from ..core.simulate import make_simulator
 from ..integrations import tracking
 from .checkpoint import CheckpointError, load_checkpoint
 from .seeding import resolve_device, seed_everything
-from .unsupervised import Progress, UnsupervisedRunner, interruptible
+from .unsupervised import Progress, UnsupervisedRunner, WeightRamp, interruptible
 
 
 def validate(cfg: Any) -> tuple[RunConfig, dict]:
@@ -83,6 +83,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         # intra-op threads only add contention for them
         torch.set_num_threads(1)
 
+    ws = typed.train.weight_schedule  # its start weights are the built ones, taken before a resume
+    ramp = None if ws is None else WeightRamp(net, ws.connection, ws.to, ws.over)
     progress, run_id = Progress(), None
     if typed.resume:
         ckpt = load_checkpoint(tracking.resolve_resume(str(typed.resume), typed.tracking.uri))
@@ -112,6 +114,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         from .readout import ReadoutRunner as runner_cls
     runner = runner_cls(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
     runner.progress = progress
+    runner.ramp = ramp
     tags = run_tags(device, getattr(sim, "backend", "torch"), out_dir, extra_tags)
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
         if hydra_dir is not None:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
+from ..config.validate import ConfigError
 from ..core import Network, Recorder
 from ..core.network import SimulationError
 from ..core.encoders import BernoulliTrain, Encoder
@@ -54,6 +55,32 @@ class Progress:
     readout: Optional[dict] = None  # reservoir runs: the trained linear readout
 
 
+class WeightRamp:
+    """``train.weight_schedule``: a fixed connection's weights moved linearly from their
+    initial values ``w0`` to the constant ``to`` (times the mask) as training progresses."""
+
+    def __init__(self, net: Network, connection: str, to: float, over: float):
+        path = "train.weight_schedule.connection"
+        if connection not in net.connections:
+            raise ConfigError(path, f"no connection {connection!r}; connections are: {', '.join(net.connections)}")
+        conn = net.connections[connection]
+        if conn.rule is not None and conn.learning_enabled:
+            raise ConfigError(path, f"connection {connection!r} learns ({conn.rule.kind}); only fixed connections can be scheduled")
+        self.conn, self.over = conn, float(over)
+        self.w0 = conn.w.clone()
+        self.target = torch.full_like(conn.w, float(to))
+        if conn.mask is not None:
+            self.target.mul_(conn.mask)
+        self.frac = -1.0
+
+    def apply(self, progress: float) -> None:
+        """Set the weights for ``progress`` in [0, 1] of training (in place: backends share them)."""
+        frac = min(1.0, max(0.0, progress) / self.over)
+        if frac != self.frac:
+            self.conn.w.copy_(torch.lerp(self.w0, self.target, frac))
+            self.frac = frac
+
+
 class UnsupervisedRunner:
     def __init__(self, cfg: Any, net: Network, encoder: Encoder, simulator: Any, data: dict[str, Any],
                  out_dir: Path, log: Callable[[dict, Optional[int]], None], generator: torch.Generator,
@@ -73,6 +100,7 @@ class UnsupervisedRunner:
         self.device = net.device
         self.rest_steps = int(round(t.rest_ms / net.dt))
         self._rest_input: Optional[torch.Tensor] = None
+        self.ramp: Optional[WeightRamp] = None  # train.weight_schedule (set by the job before a resume)
         self.progress = Progress()
         self.stop_requested = False  # set by Ctrl-C (see interruptible): stop at the next batch
 
@@ -163,6 +191,8 @@ class UnsupervisedRunner:
                 bar.update(p.sample)
             t_start, n_timed = time.perf_counter(), 0
             while p.sample < n:
+                if self.ramp is not None:
+                    self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
                 idx = order[p.sample:p.sample + bs]
                 x = images[idx].to(self.device, non_blocking=True)
                 p.window_counts.append(self.present(x, learning=True, labels=labels[idx]).cpu())
@@ -185,6 +215,8 @@ class UnsupervisedRunner:
             if bar is not None:
                 bar.close()
             p.epoch, p.sample = epoch + 1, 0
+        if self.ramp is not None:
+            self.ramp.apply(1.0)
         self.checkpoint()
 
     def _order(self, epoch: int, n: int) -> torch.Tensor:

@@ -175,3 +175,16 @@ def test_grid_distance_weights_by_hand():
         build_network({"populations": {"E": {"kind": "lif", "n": 8}},
                        "connections": {"EE": {"kind": "dense", "source": "E", "target": "E",
                                               "weight": {"dist": "grid_distance", "low": -1.0, "high": -9.0}}}})
+
+
+def test_same_position_mask_by_hand():
+    """[2, 1, 2] population: neurons (c, y, x) = 0:(0,0,0) 1:(0,0,1) 2:(1,0,0) 3:(1,0,1); only
+    different channels at the same position connect (0-2, 1-3); a flat layer is named."""
+    net = build_network({"populations": {"E": {"kind": "lif", "shape": [2, 1, 2]}},
+                         "connections": {"EE": {"kind": "dense", "source": "E", "target": "E", "weight": -3.0,
+                                                "mask": "same_position"}}})
+    w = net.connections["EE"].w
+    assert w.tolist() == [[0, 0, -3, 0], [0, 0, 0, -3], [-3, 0, 0, 0], [0, -3, 0, 0]]
+    with pytest.raises(ConfigError, match=r"network\.connections\.EE\.mask: same_position needs source and target of one shape"):
+        build_network({"populations": {"E": {"kind": "lif", "n": 4}},
+                       "connections": {"EE": {"kind": "dense", "source": "E", "target": "E", "mask": "same_position"}}})

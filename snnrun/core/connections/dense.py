@@ -3,7 +3,10 @@
 ``dense``: ``I[b, j] = sum_i s[b, i] W[i, j]`` with ``W`` shaped ``[n_pre, n_post]``
 (source and target flattened).  ``mask: all_but_self`` (or ``recurrent: true`` on a
 population onto itself) zeroes the diagonal -- BindsNET's recurrent / all-but-self
-inhibition; weights under the mask stay zero through learning.  Per-synapse delays are
+inhibition; ``mask: same_position`` (a population shaped ``[C, H, W]`` onto itself) keeps
+only the synapses between different channels at the same position ``(y, x)`` -- competition
+between feature maps, position by position (conv / locally connected layers); weights
+under the mask stay zero through learning.  Per-synapse delays are
 supported: ``delay_ms: {max_ms: D}``.
 
 ``one_to_one``: ``I[b, j] = s[b, j] w[j]`` with ``w`` shaped ``[n]`` (source and target of
@@ -27,7 +30,8 @@ class DenseParams(ConnectionParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.mask in ("none", "all_but_self"), "mask", f"{self.mask!r} is not one of: none, all_but_self")
+        check(self.mask in ("none", "all_but_self", "same_position"), "mask",
+              f"{self.mask!r} is not one of: none, all_but_self, same_position")
 
 
 @CONNECTIONS.register("dense", DenseParams)
@@ -42,6 +46,14 @@ class Dense(Connection):
             if source.n != target.n:
                 raise ParamError("mask", f"all_but_self needs populations of equal size, got {source.n} -> {target.n}")
             self.mask = 1.0 - torch.eye(source.n)
+            self.clamp_()
+        elif params.mask == "same_position":
+            if len(source.shape) != 3 or tuple(source.shape) != tuple(target.shape):
+                raise ParamError("mask", f"same_position needs source and target of one shape [C, H, W], "
+                                         f"got {list(source.shape)} -> {list(target.shape)}")
+            c, h, w = source.shape
+            pos = torch.arange(h * w).repeat(c)                      # neuron (ch, y, x) -> y * w + x
+            self.mask = ((pos[:, None] == pos[None, :]).float() - torch.eye(source.n))
             self.clamp_()
 
     def init_weights(self, init: WeightInit, generator: Optional[torch.Generator]) -> torch.Tensor:
