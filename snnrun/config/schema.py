@@ -61,6 +61,7 @@ class TrainConfig:
     exc_population: str = "Ae"
     input_population: str = "X"
     supervise_current: float = 0.0  # > 0: during training, drive the label's neuron group with this input each step
+    supervise_others: float = 0.0  # input to all other neurons meanwhile (< 0 silences them; inhibitory for conductance neurons)
     weight_schedule: Optional[WeightScheduleConfig] = None
     readout_epochs: int = 300  # kind readout: full-batch Adam steps of the linear readout
     readout_lr: float = 0.05
@@ -77,6 +78,7 @@ class TrainConfig:
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
+        check(math.isfinite(self.supervise_others), "supervise_others", f"must be a finite number, got {self.supervise_others}")
         check(self.readout_epochs >= 1, "readout_epochs", f"must be >= 1, got {self.readout_epochs}")
         check(self.readout_lr > 0, "readout_lr", f"must be > 0, got {self.readout_lr}")
 

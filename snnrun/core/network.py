@@ -307,7 +307,9 @@ class Network:
 
         Args:
             inputs: ``{population: tensor [T, B, *shape]}`` -- spikes for input
-                populations, injected current for any other population.
+                populations, injected current for any other population (for
+                conductance-based ones an increment of ``g_e``, or of ``g_i`` by ``|x|``
+                where ``x < 0``).
             recorders: :class:`~snnrun.core.record.Recorder` / ``SpikeCounter`` objects.
             learning: override the network's learning switch for this run.
             reset: reset fast state before running.
@@ -325,21 +327,32 @@ class Network:
         names, pops, exc, inh, conns, plastic = self._plan
         ext = [inputs.get(n) for n in names]
         ext = [None if x is None else x.to(self.device).view(x.shape[0], batch, *p.shape) for x, p in zip(ext, pops)]
+        # conductance-based populations: negative external input opens the inhibitory
+        # conductance (a negative excitatory conductance has no meaning), split once here
+        ext_inh: list[Optional[torch.Tensor]] = [None] * len(ext)
+        for k, (x, p) in enumerate(zip(ext, pops)):
+            if x is not None and p.conductance and not p.is_input and bool((x < 0).any()):
+                ext_inh[k] = x.clamp(max=0.0).neg_()
+                ext[k] = x.clamp(min=0.0)
+        has_inh = any(x is not None for x in ext_inh)
         for pop in pops:
             pop.learning = learn
         for r in recorders:
             r.bind(self, T)
         step = self._compiled if self._compiled is not None else self.step
         for t in range(T):
-            step([None if x is None else x[t] for x in ext], learn)
+            step([None if x is None else x[t] for x in ext], learn,
+                 [None if x is None else x[t] for x in ext_inh] if has_inh else None)
             for r in recorders:
                 r.record(t)
         if learn:
             self.normalize()
 
-    def step(self, ext: Sequence[Optional[torch.Tensor]], learning: bool) -> None:
+    def step(self, ext: Sequence[Optional[torch.Tensor]], learning: bool,
+             ext_inh: Optional[Sequence[Optional[torch.Tensor]]] = None) -> None:
         """One step of ``dt`` (see the module docstring); ``ext[k]`` is the external input
-        ``[B, *shape]`` of the k-th population (or ``None``).  Call :meth:`allocate` first."""
+        ``[B, *shape]`` of the k-th population (or ``None``), ``ext_inh[k]`` an input to its
+        inhibitory conductance.  Call :meth:`allocate` first."""
         names, pops, exc, inh, conns, plastic = self._plan
         for buf in exc:
             buf.zero_()
@@ -348,12 +361,14 @@ class Network:
                 buf.zero_()
         for conn, buf in conns:
             conn.propagate(buf)
-        for pop, e, i, x in zip(pops, exc, inh, ext):
+        for k, (pop, e, i, x) in enumerate(zip(pops, exc, inh, ext)):
             if x is not None:
                 if pop.is_input:
                     e.copy_(x)
                 else:
                     e.add_(x)
+            if ext_inh is not None and i is not None and ext_inh[k] is not None:
+                i.add_(ext_inh[k])
             pop.step(e, i)
         if learning:
             for rule in plastic:

@@ -110,7 +110,8 @@ class UnsupervisedRunner:
         ``labels`` (training with ``supervise_current``) clamp each label's neuron group."""
         t = self.cfg.train
         B = x.shape[0]
-        extra = {} if labels is None or t.supervise_current <= 0 else {self.exc: self._clamp(labels)}
+        supervised = labels is not None and (t.supervise_current > 0 or t.supervise_others != 0)
+        extra = {self.exc: self._clamp(labels)} if supervised else {}
         base = float(getattr(self.encoder.params, "intensity", 1.0)) or 1.0
         factor = torch.ones(B, device=self.device)
         counts = None
@@ -135,10 +136,12 @@ class UnsupervisedRunner:
         return counts
 
     def _clamp(self, labels: torch.Tensor) -> torch.Tensor:
-        """Input [T, B, *shape] driving the neuron group of each sample's label."""
+        """Input [T, B, *shape]: ``supervise_current`` into the neuron group of each sample's
+        label, ``supervise_others`` into every other neuron."""
         pop = self.net.populations[self.exc]
         group = torch.arange(pop.n, device=self.device) * N_CLASSES // pop.n  # neuron -> class
-        drive = (group[None, :] == labels.to(self.device)[:, None]).float() * self.cfg.train.supervise_current
+        t = self.cfg.train
+        drive = torch.where(group[None, :] == labels.to(self.device)[:, None], t.supervise_current, t.supervise_others)
         return drive.view(1, len(labels), *pop.shape).expand(self.encoder.n_steps, *drive.shape[:1], *pop.shape)
 
     def _check_finite(self, quick: bool, where: str) -> None:

@@ -50,7 +50,7 @@ def test_supervision_clamps_the_label_group(tmp_path):
 
     class Cfg:
         class train:
-            supervise_current, min_spikes, max_retries, rest_ms = 30.0, 0, 0, 0.0
+            supervise_current, supervise_others, min_spikes, max_retries, rest_ms = 30.0, 0.0, 0, 0, 0.0
             exc_population, input_population = "Ae", "X"
 
     net = build_network({"populations": {"X": {"kind": "input", "n": 4},
@@ -63,6 +63,34 @@ def test_supervision_clamps_the_label_group(tmp_path):
     fired = [set(torch.nonzero(c).flatten().tolist()) for c in counts]
     assert fired == [{0, 1}, {14, 15}, {18, 19}]  # 2 neurons per class, consecutive
     assert int(runner.present(torch.zeros(3, 4), learning=False).sum()) == 0
+
+
+def test_supervision_silences_the_other_neurons(tmp_path):
+    """Conductance neurons: with ``supervise_others`` > 0 every neuron fires; < 0 opens the
+    others' inhibitory conductance, so only the label's group (2 neurons per class) fires."""
+    import torch
+
+    from snnrun.build import build_encoder, build_network
+    from snnrun.core.simulate import make_simulator
+    from snnrun.run.unsupervised import UnsupervisedRunner
+
+    def fired(others):
+        class Cfg:
+            class train:
+                supervise_current, supervise_others, min_spikes, max_retries, rest_ms = 2.0, others, 0, 0, 0.0
+                exc_population, input_population = "Ae", "X"
+
+        net = build_network({"populations": {"X": {"kind": "input", "n": 4},
+                                             "Ae": {"kind": "lif", "n": 20, "synapse": "conductance"}},
+                             "connections": {}}, seed=0)
+        enc = build_encoder({"kind": "poisson", "time_ms": 50.0, "intensity": 0.0})
+        runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "auto"), {}, tmp_path,
+                                    lambda m, s: None, torch.Generator(), lambda p: {})
+        counts = runner.present(torch.zeros(2, 4), learning=True, labels=torch.tensor([3, 8]))
+        return [set(torch.nonzero(c).flatten().tolist()) for c in counts]
+
+    assert fired(2.0) == [set(range(20)), set(range(20))]
+    assert fired(-2.0) == [{6, 7}, {16, 17}]
 
 
 def test_readout_fits_a_separable_problem():

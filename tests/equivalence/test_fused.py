@@ -264,3 +264,28 @@ connections:
         assert torch.equal(cr, cf)
         _assert_same(ref, fast, f"call {k}")
         assert int(cr.sum()) > 100
+
+
+def test_negative_input_opens_the_inhibitory_conductance():
+    """Conductance neurons: external input x >= 0 adds to g_e, x < 0 adds |x| to g_i (the
+    supervision's silencing drive); one step by hand, then the kernel equals the reference."""
+    text = """
+populations:
+  X: {kind: input, n: 2}
+  A: {kind: lif, n: 3, synapse: conductance, integration: held, tau_ge_ms: 1.0, tau_gi_ms: 2.0}
+connections:
+  c: {kind: dense, source: X, target: A, weight: 0.0}
+"""
+    ref, fast = _pair(text, dt=0.5)
+    drive = torch.tensor([0.5, -0.5, 0.0]).expand(30, 1, 3)
+    x = torch.zeros(30, 1, 2, dtype=torch.bool)
+    TorchSimulator(ref, []).run({"X": x[:1], "A": drive[:1]}, False)
+    a = ref.populations["A"]
+    assert a.ge[0].tolist() == pytest.approx([0.5 * a.ge_decay, 0.0, 0.0])
+    assert a.gi[0].tolist() == pytest.approx([0.0, 0.5 * a.gi_decay, 0.0])
+    assert a.v[0, 0] > a.v_rest > a.v[0, 1] and a.v[0, 2] == pytest.approx(a.v_rest)
+    TorchSimulator(ref, []).run({"X": x[1:], "A": drive[1:]}, False)
+    fs = FusedSimulator(fast, [])
+    fs.run({"X": x[:1], "A": drive[:1]}, False)
+    fs.run({"X": x[1:], "A": drive[1:]}, False)
+    _assert_same(ref, fast, "after 30 steps")

@@ -163,6 +163,9 @@ def emit_population(src: KernelSource, k: int, pop: Any, input_index: int | None
     ext = ""
     if input_index is not None and not isinstance(pop, Input):
         ext = f"{P}_ie[b, j] += {P}_ext[t, b, j]\n"
+        if pop.conductance:  # negative input opens the inhibitory conductance (as Network.run)
+            ext = (f"xv = {P}_ext[t, b, j]\nif xv >= 0:\n    {P}_ie[b, j] += xv\n"
+                   f"else:\n    {P}_ii[b, j] -= xv\n")
     body = neuron_body(src, P, pop, prob_input)
     pre_loop, post_loop = "", ""
     if isinstance(pop, DiehlCook):
