@@ -63,7 +63,8 @@ class TrainConfig:
     supervise_current: float = 0.0  # > 0: during training, drive the label's neuron group with this input each step
     supervise_others: float = 0.0  # input to all other neurons meanwhile (< 0 silences them; inhibitory for conductance neurons)
     weight_schedule: Optional[WeightScheduleConfig] = None
-    readout_epochs: int = 300  # kind readout: full-batch Adam steps of the linear readout
+    readout_eval: bool = False  # unsupervised: also classify with a linear readout fitted on the assign pass's counts
+    readout_epochs: int = 300  # kind readout (and readout_eval): full-batch Adam steps of the linear readout
     readout_lr: float = 0.05
     readout_weight_decay: float = 1.0e-3
 
@@ -79,6 +80,8 @@ class TrainConfig:
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
         check(math.isfinite(self.supervise_others), "supervise_others", f"must be a finite number, got {self.supervise_others}")
+        check(not self.readout_eval or self.assign_pass or self.kind != "unsupervised", "readout_eval",
+              "needs train.assign_pass: true (the readout is fitted on that learning-off pass's spike counts)")
         check(self.readout_epochs >= 1, "readout_epochs", f"must be >= 1, got {self.readout_epochs}")
         check(self.readout_lr > 0, "readout_lr", f"must be > 0, got {self.readout_lr}")
 

@@ -188,3 +188,12 @@ def test_same_position_mask_by_hand():
     with pytest.raises(ConfigError, match=r"network\.connections\.EE\.mask: same_position needs source and target of one shape"):
         build_network({"populations": {"E": {"kind": "lif", "n": 4}},
                        "connections": {"EE": {"kind": "dense", "source": "E", "target": "E", "mask": "same_position"}}})
+
+
+def test_readout_eval_needs_the_assign_pass():
+    from snnrun.config.schema import TrainConfig
+    from snnrun.config.validate import from_dict
+
+    with pytest.raises(ConfigError, match=r"train\.readout_eval: needs train\.assign_pass: true"):
+        from_dict(TrainConfig, {"readout_eval": True}, "train")
+    assert from_dict(TrainConfig, {"readout_eval": True, "assign_pass": True}, "train").readout_eval

@@ -16,7 +16,8 @@ TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.
     ("diehl_cook_fashion", ["n_neurons=10", "train.assign_n=30"], {"data.name": "fashion_mnist"}),
     ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "0.2"}),
     ("reservoir", ["n_neurons=50"], {"train.kind": "readout"}),
-    ("conv_mnist", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "conv2d"}),
+    ("conv_mnist", ["n_filters=4", "time_ms=100.0", "train.assign_pass=true", "train.readout_eval=true"],
+     {"network.connections.X_Ae.kind": "conv2d"}),
     ("lc_snn", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "local"}),
     ("increasing_inhibition", ["n_neurons=16"], {"network.connections.Ae_Ae.weight.dist": "grid_distance"}),
 ])
@@ -32,6 +33,8 @@ def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, par
         assert m["readout_train_accuracy"] > 0.5 and m["reservoir_mean_spikes"] > 0
     else:
         assert "test_accuracy_proportion" in m and "train_accuracy" in m
+    if "train.readout_eval=true" in extra:
+        assert 0.0 <= m["test_accuracy_readout"] <= 1.0 and m["readout_train_accuracy"] > 0.3
     assert (m["n_train"], m["n_test"]) == ((20, 10) if sizes is TINY else (60, 30))
     arts = artifact_paths(runs[0])
     assert {"checkpoint/checkpoint.pt", "plots/confusion.png", "plots/raster.png", "config.yaml"} <= arts
