@@ -14,7 +14,7 @@ TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.
 
 @pytest.mark.parametrize("experiment,extra,params", [
     ("diehl_cook_fashion", ["n_neurons=10", "train.assign_n=30"], {"data.name": "fashion_mnist"}),
-    ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "0.2"}),
+    ("supervised_mnist", ["n_neurons=20", "train.assign_n=30"], {"train.supervise_current": "0.02"}),
     ("reservoir", ["n_neurons=50"], {"train.kind": "readout"}),
     ("conv_mnist", ["n_filters=4", "time_ms=100.0", "train.assign_pass=true", "train.readout_eval=true"],
      {"network.connections.X_Ae.kind": "conv2d"}),
