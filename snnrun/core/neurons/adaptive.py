@@ -145,16 +145,10 @@ class DiehlCook(LIF):
         if self.one_spike:
             self._pick_one()
 
-    def _fire(self) -> None:
-        if self.lockout <= 0:
-            return super()._fire()
-        torch.ge(self.v, self.threshold(), out=self.s)
-        self.s.logical_and_(self.lock_count < self.refrac_tol)
-        self._start_refractory()
-        self.lock_count.masked_fill_(self.s, self.lockout)
-        self.v.masked_fill_(self.s, self.v_reset)
-        if self.v_lbound is not None:
-            self.v.clamp_(min=self.v_lbound)
+    def _gate(self) -> None:
+        if self.lockout > 0:  # no spike within lockout_ms of the last one
+            self.s.logical_and_(self.lock_count < self.refrac_tol)
+            self.lock_count.masked_fill_(self.s, self.lockout)
 
     def _pick_one(self) -> None:
         """Keep one uniformly chosen spike per sample among the crossers (no host sync)."""

@@ -159,10 +159,14 @@ class LIF(Population):
 
     def _fire(self) -> None:
         torch.ge(self.v, self.threshold(), out=self.s)
+        self._gate()
         self._start_refractory()
         self.v.masked_fill_(self.s, self.v_reset)
         if self.v_lbound is not None:
             self.v.clamp_(min=self.v_lbound)
+
+    def _gate(self) -> None:
+        """Veto threshold crossings in ``s`` before reset (subclasses, e.g. a lockout)."""
 
     def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
         self._integrate(i_exc, i_inh)
