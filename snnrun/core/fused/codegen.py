@@ -405,6 +405,16 @@ def emit_connection(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     src.propagate.append(code)
 
 
+def clamp_code(lo: float, hi: float) -> str:
+    """Code clamping ``w`` to ``[lo, hi]`` (empty when unbounded)."""
+    code = ""
+    if lo > -math.inf:
+        code += f"if w < {f32(lo)}:\n    w = {f32(lo)}\n"
+    if hi < math.inf:
+        code += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
+    return code
+
+
 def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     if isinstance(conn, PATCH_CONNS):
         emit_patch_rule(src, k, conn, pops)
@@ -419,11 +429,7 @@ def emit_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     if masked:
         src.arg(f"{C}_mask", lambda conn=conn: conn.mask)
     lo, hi = conn.wmin, conn.wmax
-    clamp = ""
-    if lo > -math.inf:
-        clamp += f"if w < {f32(lo)}:\n    w = {f32(lo)}\n"
-    if hi < math.inf:
-        clamp += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
+    clamp = clamp_code(lo, hi)
     if masked:
         clamp = clamp + f"w = w * {C}_mask[i, j]\n"
     nu_pre = f"{C}_nupre"
@@ -677,16 +683,19 @@ def emit_patch_connection(src: KernelSource, k: int, conn: Any, pops: list) -> N
     src.arg(f"{C}_ptr", lambda conn=conn: patch_csr(conn)[1])
     src.arg(f"{C}_ep", lambda conn=conn: patch_csr(conn)[2])
     src.arg(f"{C}_el", lambda conn=conn: patch_csr(conn)[3])
-    src.propagate.append(
-        f"for b in range(B):\n"
-        f"    for q in range({S}_cnt[b]):\n"
-        f"        i = {S}_idx[b, q]\n"
-        f"        for e in range({C}_ptr[i], {C}_ptr[i + 1]):\n"
-        f"            p = {C}_ep[e]\n"
-        f"            l = {C}_el[e]\n"
-        f"            for co in range({c_out}):\n"
-        f"                {out}[b, co * {L} + l] += {C}_w[{flat('co', 'l', 'p')}]\n"
-    )
+    src.propagate.append(_patch_scatter(S, C, c_out) + f"                {out}[b, co * {L} + l] += {C}_w[{flat('co', 'l', 'p')}]\n")
+
+
+def _patch_scatter(S: str, C: str, c_out: int) -> str:
+    """Loop header over this step's spikes of source ``S`` and, for each, the (entry p,
+    position l) pairs whose patch holds it and the ``c_out`` channels (body at indent 16)."""
+    return (f"for b in range(B):\n"
+            f"    for q in range({S}_cnt[b]):\n"
+            f"        i = {S}_idx[b, q]\n"
+            f"        for e in range({C}_ptr[i], {C}_ptr[i + 1]):\n"
+            f"            p = {C}_ep[e]\n"
+            f"            l = {C}_el[e]\n"
+            f"            for co in range({c_out}):\n")
 
 
 def emit_patch_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
@@ -702,11 +711,7 @@ def emit_patch_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
     src.arg(f"{C}_nupre", lambda rule=rule: np.float32(rule.nu_pre * rule.scale))
     src.arg(f"{C}_nupost", lambda rule=rule: np.float32(rule.nu_post * rule.scale))
     lo, hi = conn.wmin, conn.wmax
-    clamp = ""
-    if lo > -math.inf:
-        clamp += f"if w < {f32(lo)}:\n    w = {f32(lo)}\n"
-    if hi < math.inf:
-        clamp += f"if w > {f32(hi)}:\n    w = {f32(hi)}\n"
+    clamp = clamp_code(lo, hi)
     if conn.mask is not None:
         src.arg(f"{C}_mask", lambda conn=conn: conn.mask.expand_as(conn.w).contiguous().view(-1))
         clamp += f"w = w * {C}_mask[f]\n"
@@ -717,14 +722,7 @@ def emit_patch_rule(src: KernelSource, k: int, conn: Any, pops: list) -> None:
                      f"{C}_tf = np.zeros({nw}, np.bool_)\n{C}_tl = np.empty({nw}, np.int64)")
     mark = f"if not {C}_tf[f]:\n    {C}_tf[f] = True\n    {C}_tl[tn] = f\n    tn += 1\n"
     code = (
-        "tn = 0\n"
-        f"for b in range(B):\n"
-        f"    for q in range({S}_cnt[b]):\n"
-        f"        i = {S}_idx[b, q]\n"
-        f"        for e in range({C}_ptr[i], {C}_ptr[i + 1]):\n"
-        f"            p = {C}_ep[e]\n"
-        f"            l = {C}_el[e]\n"
-        f"            for co in range({c_out}):\n"
+        "tn = 0\n" + _patch_scatter(S, C, c_out) +
         f"                f = {flat('co', 'l', 'p')}\n" + indent(mark, 16) + "\n"
         f"                {pre_acc}[f] {sign_pre}= np.float32({Tg}_x[b, co * {L} + l] * {C}_nupre)\n"
         f"for b in range(B):\n"
