@@ -19,7 +19,8 @@ TINY = ["data.n_train=20", "data.n_test=10", "train.update_interval=10", "train.
     ("conv_mnist", ["n_filters=4", "time_ms=100.0", "train.assign_pass=true", "train.readout_eval=true"],
      {"network.connections.X_Ae.kind": "conv2d"}),
     ("lc_snn", ["n_filters=4", "time_ms=100.0"], {"network.connections.X_Ae.kind": "local"}),
-    ("increasing_inhibition", ["n_neurons=16"], {"network.connections.Ae_Ae.weight.dist": "grid_distance"}),
+    ("increasing_inhibition", ["n_neurons=16", "train.assign_n=30"],
+     {"network.connections.Ai_Ae.weight.dist": "grid_distance", "train.weight_schedule.over": "0.1"}),
 ])
 def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, params):
     sizes = TINY if experiment in ("conv_mnist", "lc_snn") else SMALL
@@ -114,14 +115,16 @@ def test_readout_fits_a_separable_problem():
 
 
 def test_self_organising_map_is_topographic(tmp_path, data_dir):
-    """increasing_inhibition on 600 images, 16 neurons (4 x 4 grid): grid neighbours'
-    receptive fields (input weight columns) are more alike (cosine) than those of neurons
-    3 or more cells apart; the grid plot is logged."""
+    """increasing_inhibition on 1,000 images, 16 neurons (4 x 4 grid), the distance profile
+    kept throughout: grid neighbours' receptive fields (input weight columns) are more alike
+    (cosine) than those of neurons 3 or more cells apart; the grid plot is logged."""
     import glob
 
     import torch
 
-    res = snnrun(["+experiment=increasing_inhibition", "n_neurons=16", "data.n_train=600", "data.n_test=50",
+    res = snnrun(["+experiment=increasing_inhibition", "n_neurons=16", "data.n_train=1000", "data.n_test=50",
+                  "train.assign_n=100", "train.weight_schedule.over=1.0", "start_inhib=0.0",  # the profile throughout
+                  "nu_pre=5.0e-4", "nu_post=0.05",  # 5x the preset's rates: a map within 1,000 images
                   "train.update_interval=100", "train.progress=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     ckpt = torch.load(glob.glob(str(tmp_path / "run" / "checkpoint.pt"))[0], weights_only=False)
@@ -131,6 +134,6 @@ def test_self_organising_map_is_topographic(tmp_path, data_dir):
     xy = torch.stack([k // 4, k % 4], 1).float()
     d = torch.cdist(xy, xy)
     near, far = sim[d == 1].mean().item(), sim[d >= 3].mean().item()
-    assert near > far + 0.02, (near, far)
+    assert near > far + 0.05, (near, far)  # measured: 0.886 vs 0.734
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "increasing_inhibition")
     assert "plots/weights.png" in artifact_paths(runs[0])
