@@ -49,7 +49,8 @@ def main(cfg: DictConfig) -> float:
         tags.update(sweep=os.path.abspath(hc.sweep.dir), sweep_job=str(hc.job.num))
     try:
         return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
-                       default_run_name=f"#{hc.job.num} {overrides}".strip() if hc.mode == RunMode.MULTIRUN else None)
+                       default_run_name=(f"#{hc.job.num} {overrides}" if hc.mode == RunMode.MULTIRUN
+                                         else f"{cfg.get('name', '')} {overrides}").strip() or None)
     except _user_errors() as exc:
         print(f"snnrun: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -85,6 +85,9 @@ def test_diehl_cook_paper_protocol_small(tmp_path, data_dir):
     assert run.info.status == "FINISHED"
     assert "assign_accuracy" in run.data.metrics and "test_accuracy" in run.data.metrics
     assert run.data.params["dt_ms"] == "0.5"
+    # named by the experiment and the overrides (seeded runs would otherwise share MLflow's random name)
+    assert run.info.run_name == ("diehl_cook data.n_train=20 data.n_test=10 train.assign_n=20 n_neurons=10 "
+                                 "train.progress=false train.plots=false")
 
 
 def test_cfg_job_prints_resolved_config(tmp_path):
