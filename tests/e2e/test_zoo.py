@@ -123,7 +123,7 @@ def test_self_organising_map_is_topographic(tmp_path, data_dir):
     import torch
 
     res = snnrun(["+experiment=increasing_inhibition", "n_neurons=16", "data.n_train=1000", "data.n_test=50",
-                  "train.assign_n=100", "train.weight_schedule.over=1.0", "start_inhib=0.0",  # the profile throughout
+                  "train.assign_n=100", "train.weight_schedule.over=1.0", "start_inhib=0.0", "end_inhib=17.0",  # the profile throughout
                   "nu_pre=5.0e-4", "nu_post=0.05",  # 5x the preset's rates: a map within 1,000 images
                   "train.update_interval=100", "train.progress=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]

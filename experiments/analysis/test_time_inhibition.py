@@ -1,0 +1,67 @@
+"""Re-evaluate a trained Diehl & Cook-style checkpoint with a different Ai -> Ae inhibition
+at test time (learning off): labels from the first N_ASSIGN training images, accuracy on the
+first N_TEST test images, once per profile.
+
+    SNNRUN_DATA_DIR=../shared/data python experiments/analysis/test_time_inhibition.py \\
+        outputs/increasing_inhibition/<run>/checkpoint.pt 5000 2000 as-trained 25,25 12,17
+
+A profile ``near,far`` sets grid neighbours to ``near`` growing linearly with grid distance
+to ``far`` for the farthest pair (``x,x``: uniform); ``as-trained`` keeps the checkpoint's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from snnrun.build import build_encoder, build_network
+from snnrun.core.connections.base import grid_distance_weights
+from snnrun.core.simulate import make_simulator
+from snnrun.run import evaluation as ev
+from snnrun.run.job import _load_data, validate
+from snnrun.run.unsupervised import UnsupervisedRunner
+
+N_CLASSES = 10
+
+
+def main(ckpt_path: str, n_assign: int, n_test: int, profiles: list[str]) -> None:
+    torch.set_num_threads(1)
+    ck = torch.load(ckpt_path, weights_only=False)
+    raw = dict(ck["config"])
+    raw["data"] = dict(raw["data"], n_train=n_assign, n_test=n_test, root=os.environ.get("SNNRUN_DATA_DIR", raw["data"].get("root")))
+    raw["train"] = dict(raw["train"], progress=False)
+    cfg, raw = validate(raw)
+    net = build_network(cfg.network, dt_ms=cfg.dt_ms, device="cpu", seed=cfg.seed)
+    net.load_state_dict(ck["network"])
+    data = _load_data(cfg)
+    sim = make_simulator(net, [cfg.train.exc_population], cfg.backend)
+    conn = net.connections["Ai_Ae"]
+    trained = conn.w.detach().clone()
+    ramp = grid_distance_weights(tuple(trained.shape), 0.0, 1.0)  # 0 for neighbours .. 1 for the farthest pair
+    runner = UnsupervisedRunner(cfg, net, build_encoder(cfg.encoder, dt_ms=cfg.dt_ms), sim, data, Path("."),
+                                lambda metrics, step: None, torch.Generator().manual_seed(0), lambda p: {})
+    for profile in profiles:
+        with torch.no_grad():
+            if profile == "as-trained":
+                conn.w.copy_(trained)
+            else:
+                near, far = map(float, profile.split(","))
+                conn.w.copy_(torch.where(trained != 0, near + (far - near) * ramp, torch.zeros_like(trained)))
+        torch.manual_seed(1)
+        net.reset_state()
+        counts, _ = runner.collect(data["train"][0], learning=False, desc="assign")
+        assignments, proportions, _ = ev.assign_labels(counts, data["train"][1], N_CLASSES)
+        test_counts, _ = runner.collect(data["test"][0], learning=False, desc="test")
+        acc = ev.accuracy(ev.all_activity(test_counts, assignments, N_CLASSES), data["test"][1])
+        accp = ev.accuracy(ev.proportion_weighting(test_counts, assignments, proportions, N_CLASSES), data["test"][1])
+        print(f"{profile}: test accuracy {100 * acc:.2f} % / {100 * accp:.2f} % (all activity / proportion), "
+              f"{test_counts.sum(1).float().mean():.1f} spikes per image", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
