@@ -20,11 +20,8 @@ import torch
 from snnrun.build import build_encoder, build_network
 from snnrun.core.connections.base import grid_distance_weights
 from snnrun.core.simulate import make_simulator
-from snnrun.run import evaluation as ev
 from snnrun.run.job import _load_data, validate
 from snnrun.run.unsupervised import UnsupervisedRunner
-
-N_CLASSES = 10
 
 
 def main(ckpt_path: str, n_assign: int, n_test: int, profiles: list[str]) -> None:
@@ -32,7 +29,7 @@ def main(ckpt_path: str, n_assign: int, n_test: int, profiles: list[str]) -> Non
     ck = torch.load(ckpt_path, weights_only=False)
     raw = dict(ck["config"])
     raw["data"] = dict(raw["data"], n_train=n_assign, n_test=n_test, root=os.environ.get("SNNRUN_DATA_DIR", raw["data"].get("root")))
-    raw["train"] = dict(raw["train"], progress=False)
+    raw["train"] = dict(raw["train"], progress=False, plots=False, assign_pass=True, assign_n=None, readout_eval=False)
     cfg, raw = validate(raw)
     net = build_network(cfg.network, dt_ms=cfg.dt_ms, device="cpu", seed=cfg.seed)
     net.load_state_dict(ck["network"])
@@ -52,13 +49,11 @@ def main(ckpt_path: str, n_assign: int, n_test: int, profiles: list[str]) -> Non
                 conn.w.copy_(torch.where(trained != 0, near + (far - near) * ramp, torch.zeros_like(trained)))
         torch.manual_seed(1)
         net.reset_state()
-        counts, _ = runner.collect(data["train"][0], learning=False, desc="assign")
-        assignments, proportions, _ = ev.assign_labels(counts, data["train"][1], N_CLASSES)
-        test_counts, _ = runner.collect(data["test"][0], learning=False, desc="test")
-        acc = ev.accuracy(ev.all_activity(test_counts, assignments, N_CLASSES), data["test"][1])
-        accp = ev.accuracy(ev.proportion_weighting(test_counts, assignments, proportions, N_CLASSES), data["test"][1])
-        print(f"{profile}: test accuracy {100 * acc:.2f} % / {100 * accp:.2f} % (all activity / proportion), "
-              f"{test_counts.sum(1).float().mean():.1f} spikes per image", flush=True)
+        runner.assign()  # labels from the learning-off pass over the N_ASSIGN training images
+        result = runner.test()
+        m = result["metrics"]
+        print(f"{profile}: test accuracy {100 * m['test_accuracy']:.2f} % / {100 * m['test_accuracy_proportion']:.2f} % "
+              f"(all activity / proportion), {result['counts'].sum(1).float().mean():.1f} spikes per image", flush=True)
 
 
 if __name__ == "__main__":
