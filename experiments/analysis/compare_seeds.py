@@ -75,20 +75,22 @@ def load(stores: list[str], experiment: str) -> dict[int, tuple[float, ...]]:
 
 def report(name_a: str, a: dict[int, tuple[float, ...]], name_b: str, b: dict[int, tuple[float, ...]]) -> str:
     lines = [f"| seed | {name_a} | {name_b} | difference |", "|---|---|---|---|"]
+
     def fmt(values, sign: str = "") -> str:
         return " / ".join(f"{x:{sign}.2f}" for x in values)
 
     for s in sorted(set(a) | set(b)):
         d = fmt((x - y for x, y in zip(a[s], b[s])), "+") if s in a and s in b else ""
         lines.append(f"| {s} | {fmt(a[s]) if s in a else ''} | {fmt(b[s]) if s in b else ''} | {d} |")
+    lines.append("")  # the statistics below the table, not rows of it (markdown)
     for i, metric in enumerate(METRICS):
         xa, xb = [v[i] for v in a.values()], [v[i] for v in b.values()]
         if len(xa) < 2 or len(xb) < 2:
-            lines.append(f"{metric}: needs two seeds of each")
+            lines.append(f"- {metric}: needs two seeds of each")
             continue
         paired = [a[s][i] - b[s][i] for s in a if s in b]
         lines.append(
-            f"{metric}: {name_a} {statistics.fmean(xa):.2f} (sd {statistics.stdev(xa):.2f}, n {len(xa)}), "
+            f"- {metric}: {name_a} {statistics.fmean(xa):.2f} (sd {statistics.stdev(xa):.2f}, n {len(xa)}), "
             f"{name_b} {statistics.fmean(xb):.2f} (sd {statistics.stdev(xb):.2f}, n {len(xb)}); "
             f"difference {statistics.fmean(xa) - statistics.fmean(xb):+.2f}, Welch t {welch_t(xa, xb):.2f}, "
             f"permutation p {permutation_p(xa, xb):.4f} (one-sided); {name_a} ahead on "
