@@ -23,6 +23,7 @@ import torch
 
 from .connections.base import CONNECTIONS, Connection
 from .learning.base import RULES, LearningRule
+from .models.rng import one_spike_stream, presentation_seed
 from .neurons.base import NEURONS, Population
 
 
@@ -43,6 +44,7 @@ class Network:
         self.learning = True
         self.batch = 0
         self.reward = torch.zeros((), device=self.device)
+        self.rng_state = torch.zeros(2, dtype=torch.int64, device=self.device)  # [presentation seed, step]
         self._plan: Optional[tuple] = None
         self._compiled: Any = None
         self.generation = 0  # bumped whenever state tensors are re-created
@@ -111,6 +113,7 @@ class Network:
         for conn in self.connections.values():
             conn.to(self.device)
         self.reward = self.reward.to(self.device)
+        self.rng_state = self.rng_state.to(self.device)
         self._invalidate()
         return self
 
@@ -267,6 +270,9 @@ class Network:
     def _build_plan(self) -> None:
         names = list(self.populations)
         pops = [self.populations[n] for n in names]
+        for k, pop in enumerate(pops):  # one random-number contract (models.rng): shared seed and step
+            pop.rng_state = self.rng_state
+            pop.stream = one_spike_stream(k)
         exc = [torch.zeros((self.batch, *p.shape), device=self.device) for p in pops]
         inh = [torch.zeros_like(e) if p.conductance else None for p, e in zip(pops, exc)]
         conns = []
@@ -302,7 +308,8 @@ class Network:
         return T, batch or max(self.batch, 1)
 
     def run(self, inputs: Mapping[str, torch.Tensor], n_steps: Optional[int] = None,
-            recorders: Sequence[Any] = (), learning: Optional[bool] = None, reset: bool = False) -> None:
+            recorders: Sequence[Any] = (), learning: Optional[bool] = None, reset: bool = False,
+            seed: Optional[int] = None) -> None:
         """Simulate ``n_steps`` (default: the inputs' length) steps.
 
         Args:
@@ -313,6 +320,8 @@ class Network:
             recorders: :class:`~snnrun.core.record.Recorder` / ``SpikeCounter`` objects.
             learning: override the network's learning switch for this run.
             reset: reset fast state before running.
+            seed: the presentation's seed for random choices inside the step (one spike
+                per step); drawn from torch's global RNG when not given (see models.rng).
 
         State carries over from the previous run unless ``reset`` (or a batch change,
         which re-allocates).  Weight normalisation (``norm``) is applied after the run
@@ -339,6 +348,8 @@ class Network:
             pop.learning = learn
         for r in recorders:
             r.bind(self, T)
+        self.rng_state[0].fill_(presentation_seed() if seed is None else int(seed))
+        self.rng_state[1].fill_(0)
         step = self._compiled if self._compiled is not None else self.step
         for t in range(T):
             step([None if x is None else x[t] for x in ext], learn,
@@ -373,6 +384,7 @@ class Network:
         if learning:
             for rule in plastic:
                 rule.update(self.reward)
+        self.rng_state[1].add_(1)
 
     def compile(self, **kwargs: Any) -> "Network":
         """Use ``torch.compile(self.step, fullgraph=True, **kwargs)`` for every step

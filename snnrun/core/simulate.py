@@ -21,6 +21,7 @@ from typing import Mapping, Optional, Sequence
 import torch
 
 from .encoders import BernoulliTrain
+from .models.rng import input_stream, presentation_seed
 from .network import Network
 from .record import SpikeCounter
 
@@ -36,8 +37,11 @@ class TorchSimulator:
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
-        inputs = {k: v.sample() if isinstance(v, BernoulliTrain) else v for k, v in inputs.items()}
-        self.net.run(inputs, n_steps=n_steps, learning=learning, recorders=[self.counter, *recorders])
+        seed = presentation_seed()
+        names = list(self.net.populations)
+        inputs = {k: v.draw(seed, input_stream(names.index(k))) if isinstance(v, BernoulliTrain) else v
+                  for k, v in inputs.items()}
+        self.net.run(inputs, n_steps=n_steps, learning=learning, recorders=[self.counter, *recorders], seed=seed)
         return {k: v.clone() for k, v in self.counter.counts.items()}
 
 

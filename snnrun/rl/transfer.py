@@ -47,13 +47,12 @@ Pipeline of :func:`run_transfer`:
    probability ``p`` each environment step), ``robust_episodes`` episodes per level with the
    same environment seeds and the same perturbation random streams for ANN and SNN.
 
-Engine workarounds (nothing in ``snnrun/core`` is modified):
+How the engine is used:
 
-* the engine's ``if`` neurons reset *to* ``v_reset``; conversion wants reset *by
-  subtraction* (the charge above threshold is kept, so the spike count over ``T`` steps of a
-  constant current ``I`` is ``floor(T I / theta)`` instead of ``floor(T / ceil(theta / I))``).
-  :class:`SubtractiveIF` (a subclass of the engine's ``IF``, not registered as a kind) adds
-  it; ``reset: zero`` uses the stock ``if`` kind instead;
+* conversion wants reset *by subtraction* (the charge above threshold is kept, so the spike
+  count over ``T`` steps of a constant current ``I`` is ``floor(T I / theta)`` instead of
+  ``floor(T / ceil(theta / I))``): the ``if`` kind with ``reset_mode: subtract``;
+  ``reset: zero`` uses ``reset_mode: zero``;
 * the engine's ``input`` population stores its values as boolean spikes; the first layer
   needs the analog (signed) observation.  :class:`AnalogInput` (a subclass of ``Input``)
   keeps ``s`` as floats, so ``fc1`` delivers ``W'_1 z`` to ``h1`` every step;
@@ -104,7 +103,7 @@ class TransferConfig:
     # SNN
     time_steps: int = 48  # simulation steps per environment step
     dt_ms: float = 1.0
-    reset: str = "subtract"  # subtract (SubtractiveIF) | zero (the engine's `if`)
+    reset: str = "subtract"  # subtract | zero (the `if` kind's reset_mode)
     # scale factors
     norm_episodes: int = 8  # ANN episodes whose states set the data-based scales
     percentile: float = 99.9
@@ -338,33 +337,27 @@ def data_based_scales(ann: MLPPolicy, states: torch.Tensor, percentile: float = 
 
 
 # =============================================================================== SNN
-class SubtractiveIF(IF):
-    """The engine's integrate-and-fire neuron with *reset by subtraction*: on a spike
-    ``v <- v - (v_thresh - v_reset)`` instead of ``v <- v_reset`` (the charge above threshold
-    is kept).  Used as an instance (``Network.add_population(name, SubtractiveIF(...))``),
-    not registered as a kind."""
-
-    def _fire(self) -> None:
-        torch.ge(self.v, self.v_thresh, out=self.s)
-        self._start_refractory()
-        self.v.sub_(self.s.to(self.v.dtype), alpha=self.v_thresh - self.v_reset)
-        if self.v_lbound is not None:
-            self.v.clamp_(min=self.v_lbound)
-
-
 class AnalogInput(Input):
     """Input population whose output ``s`` is the given real value (not a boolean spike):
     the analog first-layer input of rate-based conversion."""
 
     kind = "analog_input"
 
-    def _init_state(self) -> None:
+    fused = False  # real-valued output: the fused kernel's spike lists cannot carry it
+
+    def allocate(self, batch: int, device: Any = None) -> None:
+        super().allocate(batch, device)
         self.s = self.zeros()
+
+    def step(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor] = None) -> torch.Tensor:
+        self.s.copy_(i_exc)
+        return self.s
 
 
 def make_if_population(n: int, reset: str, dt: float) -> IF:
-    params = IFParams(n=int(n), v_rest_mv=0.0, v_reset_mv=0.0, v_thresh_mv=1.0, refrac_ms=0.0)
-    return SubtractiveIF(params, dt=dt) if reset == "subtract" else IF(params, dt=dt)
+    params = IFParams(n=int(n), v_rest_mv=0.0, v_reset_mv=0.0, v_thresh_mv=1.0, refrac_ms=0.0,
+                      reset_mode="subtract" if reset == "subtract" else "zero")
+    return IF(params, dt=dt)
 
 
 LAYER_NAMES = ("h1", "h2", "out")

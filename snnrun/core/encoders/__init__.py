@@ -48,6 +48,16 @@ class BernoulliTrain(NamedTuple):
         p = self.prob
         return torch.rand((self.n_steps, *p.shape), device=p.device, generator=generator) < p
 
+    def draw(self, seed: int, stream: int) -> torch.Tensor:
+        """The spikes every simulation backend draws for this train (counter-based, see
+        :mod:`snnrun.core.models.rng`): a spike at (t, b, j) when its draw is below
+        ``floor(prob * 2^32)``."""
+        if self.prob.is_floating_point() and not bool(torch.isfinite(self.prob).all()):
+            raise ValueError("spike probabilities contain NaN or inf")
+        from ..models.rng import bernoulli
+
+        return bernoulli(self.prob, self.n_steps, seed, stream)
+
 
 class Encoder:
     kind: ClassVar[str] = "?"

@@ -1,24 +1,28 @@
-"""The fused CPU backend: one generated, numba-compiled kernel per network runs a whole
-presentation (see :mod:`.codegen`).  ``FusedSimulator`` has the interface of
-:class:`~snnrun.core.simulate.TorchSimulator`."""
+"""The fused CPU backend: one numba kernel per network structure runs a whole presentation,
+calling compiled pieces printed from the models' definitions (see :mod:`.codegen`).
+``FusedSimulator`` has the interface of :class:`~snnrun.core.simulate.TorchSimulator` and
+makes the same random choices (:mod:`snnrun.core.models.rng`)."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
-import sys
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping, Optional, Sequence
 
+import numpy as np
 import torch
 
-from ..encoders import BernoulliTrain
-from ..network import Network
-from .codegen import PATCH_CONNS, PATCH_RULES, SUPPORTED_CONNS, SUPPORTED_POPS, SUPPORTED_RULES, KernelSource, emit_connection, emit_population, emit_rule
-
 import numba  # noqa: F401  (ImportError here makes the backend unavailable)
+
+from ..encoders import BernoulliTrain
+from ..models.rng import presentation_seed
+from ..network import Network
+from .codegen import PREPASS_MAX_FLOATS, PREPASS_TILE, Kernel, add_connection, add_population, add_rule, rule_layout
+from .loader import load_source
+from .patch import is_patch
+from .rule_piece import supported
+
+CONNECTION_KINDS = ("dense", "one_to_one", "conv2d", "local")
 
 
 def unsupported_reason(net: Network) -> Optional[str]:
@@ -26,64 +30,25 @@ def unsupported_reason(net: Network) -> Optional[str]:
     if net.device.type != "cpu":
         return f"it runs on the CPU only (network is on {net.device})"
     for name, pop in net.populations.items():
-        if type(pop) not in SUPPORTED_POPS:
-            return f"population {name!r} of kind {pop.kind} is not supported"
+        if not getattr(pop, "fused", True):
+            return f"population {name!r} ({type(pop).__name__}) has real-valued output"
     for name, conn in net.connections.items():
-        if type(conn) not in SUPPORTED_CONNS:
-            return f"connection {name!r} of kind {conn.kind} is not supported"
-        rule = conn.rule
-        if rule is not None and type(rule) not in SUPPORTED_RULES:
-            return f"learning rule {rule.kind} on connection {name!r} is not supported"
-        if isinstance(conn, PATCH_CONNS):
-            if conn.max_delay > 0 or conn.b is not None:
-                return f"{conn.kind} connection {name!r} with delays or a bias is not supported"
-            if rule is not None and type(rule) not in PATCH_RULES:
-                return f"learning rule {rule.kind} on {conn.kind} connection {name!r} is not supported"
-        if rule is not None and rule.weight_decay:
-            return f"weight_decay on connection {name!r} is not supported"
+        if conn.kind not in CONNECTION_KINDS:
+            return f"connection {name!r} of kind {conn.kind} is not supported (fused kinds: {', '.join(CONNECTION_KINDS)})"
+        if is_patch(conn) and (conn.max_delay > 0 or conn.b is not None):
+            return f"{conn.kind} connection {name!r} with delays or a bias is not supported"
         if conn.w.dtype != torch.float32:
             return f"connection {name!r} weights are {conn.w.dtype}, not float32"
+        rule = conn.rule
+        if rule is not None and conn.learning_enabled:
+            why = supported(rule.compiled, rule_layout(conn))
+            if why:
+                return f"learning rule {rule.kind} on connection {name!r}: {why}"
     return None
 
 
-DYNAMIC = ("_pos0", "_clock0", "_dptr", "_dcol", "nthreads")  # kernel arguments that change between calls
-
-
-def _as_array(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        if not value.is_contiguous():
-            raise RuntimeError("fused backend: state tensor is not contiguous")
-        return value.numpy()
-    return value
-
-
-def kernel_dir() -> Path:
-    root = os.environ.get("SNNRUN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "snnrun")
-    path = Path(root) / "kernels"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def load_kernel(code: str) -> Any:
-    """Write ``code`` to the kernel cache (named by its hash) and import its ``kernel``."""
-    digest = hashlib.sha1(code.encode()).hexdigest()[:16]
-    name = f"snnrun_kernel_{digest}"
-    if name in sys.modules:
-        return sys.modules[name].kernel
-    path = kernel_dir() / f"{name}.py"
-    if not path.exists() or path.read_text() != code:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(code)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module.kernel
-
-
 class FusedSimulator:
-    """Runs presentations with a generated numba kernel; state shared with the network."""
+    """Runs presentations with the network's fused kernel; state shared with the network."""
 
     backend = "numba"
 
@@ -98,56 +63,100 @@ class FusedSimulator:
                 raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
         self._built: dict[tuple, tuple] = {}
         self._static: dict[tuple, tuple] = {}
+        self._sigs: dict[tuple, Any] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
 
-    def _generate(self, inputs: tuple[tuple[str, bool], ...]) -> KernelSource:
-        """Kernel source for inputs ``((population, is_probability), ...)``."""
+    def _kernel(self, inputs: tuple) -> Kernel:
         net = self.net
-        kinds = dict(inputs)
+        K = Kernel()
+        given = dict(inputs)
         pops = list(net.populations.values())
-        src = KernelSource()
         for k, (name, pop) in enumerate(net.populations.items()):
-            emit_population(src, k, pop, k if name in kinds else None, name in self.counted, kinds.get(name, False))
+            add_population(K, k, name, pop, name in self.counted, given)
         conns = list(net.connections.values())
         for k, conn in enumerate(conns):
-            emit_connection(src, k, conn, pops)
+            add_connection(K, k, conn, pops)
         for k, conn in enumerate(conns):
             if conn.rule is not None and conn.learning_enabled:
-                emit_rule(src, k, conn, pops)
-        return src
+                add_rule(K, k, conn, pops)
+        return K
 
-    def _build(self, inputs: tuple[tuple[str, bool], ...]) -> tuple:
-        src = self._generate(inputs)
-        delayed = [c for c in self.net.connections.values() if c.max_delay > 0]
-        return load_kernel(src.source()), src, delayed, list(self.net.populations)
+    def _build(self, inputs: tuple) -> tuple:
+        K = self._kernel(inputs)
+        return K, load_source(K.source(), "snnrun_kernel").kernel
 
     def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
-        """The generated kernel source (for inspection)."""
-        return self._generate(tuple((n, probabilities) for n in input_names)).source()
+        """The generated kernel's source (for inspection; pieces are in the kernel cache)."""
+        return self._kernel(tuple((n, probabilities) for n in input_names)).source()
 
-    @staticmethod
-    def _state_arrays(specs) -> list:
-        """Zero-copy views of the state tensors, valid until the network re-allocates
-        (``None`` for arguments fetched on every call: inputs, counts, delay lines' state)."""
-        return [None if isinstance(spec, tuple) or name.endswith(DYNAMIC) else _as_array(spec())
-                for name, spec in specs]
+    # ----------------------------------------------------------------- per-call arguments
+    def _dynamic(self, K: Kernel, inputs: Mapping[str, Any], probs: dict, T: int, batch: int,
+                 learn: bool) -> dict[str, Any]:
+        net = self.net
+        names = list(net.populations)
+        conns = list(net.connections.values())
+        out: dict[str, Any] = {}
+        for e in K.ext:
+            if e.static:
+                continue
+            part, _, what = e.name.partition("_")
+            k = int(part[1:])
+            if part[0] == "p":
+                name = names[k]
+                if what == "thr":
+                    p = probs[name].prob.reshape(batch, -1)
+                    out[e.name] = np.floor(p.to(torch.float64).numpy() * 4294967296.0).astype(np.int64)
+                elif what in ("xin", "ext"):
+                    x = inputs[name][:T]
+                    x = x.reshape(x.shape[0], batch, -1)
+                    if what == "ext" or x.dtype not in (torch.bool, torch.uint8):
+                        x = x.to(torch.float32)
+                    out[e.name] = x.contiguous().numpy()
+                elif what == "count":
+                    out[e.name] = self.counts[name].numpy()
+            elif part[0] == "c":
+                conn = conns[k]
+                if what == "pos":
+                    out[e.name] = np.array([conn.pos], np.int64)
+                elif what == "ahead":
+                    nt = -(-conn.target.n // PREPASS_TILE)
+                    plastic = conn.rule is not None and conn.learning_enabled
+                    out[e.name] = bool((not (learn and plastic)) and T * batch * nt * PREPASS_TILE <= PREPASS_MAX_FLOATS)
+                elif what == "cur":
+                    nt = -(-conn.target.n // PREPASS_TILE)
+                    ahead = out[e.name.replace("_cur", "_ahead")]
+                    out[e.name] = np.zeros((nt, batch, T, PREPASS_TILE) if ahead else (0, batch, 0, PREPASS_TILE), np.float32)
+            else:  # rules
+                rule = conns[k].rule
+                if what == "clock":
+                    out[e.name] = int(rule.clock)
+                elif what == "defer":
+                    out[e.name] = bool(rule.episode)
+                elif what == "reward":
+                    r = net.reward
+                    if rule.episode:
+                        r = torch.ones(())
+                    elif rule.compiled.reward_in_step and r.dim() != 0:
+                        raise ValueError(f"{rule.kind} takes one scalar reward per step (got one per sample)")
+                    out[e.name] = np.ascontiguousarray(r.to(torch.float32).expand(batch).numpy())
+        return out
 
-    def _chunks(self, batch: int, learning: bool, src: KernelSource) -> list[tuple[int, int]]:
+    def _chunks(self, batch: int, learning: bool, K: Kernel) -> list[tuple[int, int]]:
         """Split the batch over threads for inference (learning writes shared weights)."""
         n = min(self.threads, batch)
-        if learning or n <= 1 or src.parallel:
+        if learning or n <= 1 or K.parallel:
             return [(0, batch)]
         size = -(-batch // n)
         return [(b, min(b + size, batch)) for b in range(0, batch, size)]
 
+    # ----------------------------------------------------------------- run
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
         net = self.net
-        if recorders:  # recording needs the per-step loop: use the reference path
-            from ..simulate import TorchSimulator
-
-            return TorchSimulator(net, self.counted).run(inputs, learning, n_steps, recorders)
+        if recorders:
+            raise ValueError("the fused kernel does not record per step; record with the torch backend "
+                             "(Network.run(..., recorders=[...]) or backend=torch)")
         probs = {k: v for k, v in inputs.items() if isinstance(v, BernoulliTrain)}
         shaped = {k: (v if k not in probs else v.prob.expand(v.n_steps, *v.prob.shape)) for k, v in inputs.items()}
         T, batch = net._check_inputs(shaped, n_steps)
@@ -156,8 +165,7 @@ class FusedSimulator:
         key = tuple(sorted((k, k in probs) for k in inputs))
         if key not in self._built:
             self._built[key] = self._build(key)
-        kernel, src, delayed, names = self._built[key]
-        specs = src.args
+        K, glue = self._built[key]
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)
@@ -166,46 +174,47 @@ class FusedSimulator:
             buf.zero_()
         static = self._static.get(key)
         if static is None or static[0] != net.generation:
-            static = self._static[key] = (net.generation, self._state_arrays(specs))
-        args = []
-        for (name, spec), cached in zip(specs, static[1]):
-            if cached is not None:
-                args.append(cached)
-            elif isinstance(spec, tuple):
-                what, k = spec
-                if what == "count":
-                    args.append(self.counts[names[k]].numpy())
-                elif names[k] in probs:
-                    args.append(probs[names[k]].prob.reshape(batch, -1).to(torch.float32).contiguous().numpy())
-                else:
-                    x = inputs[names[k]][:T]
-                    x = x.reshape(x.shape[0], batch, -1)
-                    if x.dtype not in (torch.bool, torch.uint8):
-                        x = x.to(torch.float32)
-                    args.append(x.contiguous().numpy())
-                continue
-            else:
-                args.append(_as_array(spec()))
+            static = self._static[key] = (net.generation, {e.name: e.get() for e in K.ext if e.static})
+        values = dict(static[1])
+        values.update(self._dynamic(K, inputs, probs, T, batch, bool(learning)))
         learn = bool(learning)
         for pop in net.populations.values():
             pop.learning = learn
-        seed = int(torch.randint(0, 2**31 - 1, (1,)))
-        chunks = self._chunks(batch, learn, src)
+        fns = self._signature(key, K, glue, values)
+        seed = presentation_seed()
+        args = [values[e.name] for e in K.ext]
+        chunks = self._chunks(batch, learn, K)
         if len(chunks) == 1:
-            positions = kernel(T, learn, seed, *args)
+            glue(T, learn, seed, 0, *args, *fns)
         else:  # inference: batch slices in parallel threads (the kernel releases the GIL)
-            axes = [src.batch_axis.get(name) for name, _ in specs]
+            axes = [e.axis for e in K.ext]
             jobs = []
-            for c, (b0, b1) in enumerate(chunks):
+            for b0, b1 in chunks:
                 sliced = [a if ax is None else a[(slice(None),) * ax + (slice(b0, b1),)] for a, ax in zip(args, axes)]
-                jobs.append((T, learn, seed + c, *sliced))
+                sliced = [a.copy() if e.name.endswith("_pos") else a for a, e in zip(sliced, K.ext)]
+                jobs.append((T, learn, seed, b0, *sliced, *fns))
             with ThreadPoolExecutor(len(jobs)) as pool:
-                positions = list(pool.map(lambda job: kernel(*job), jobs))[0]
-        for conn, pos in zip(delayed, positions):
-            conn.pos = int(pos)
+                list(pool.map(lambda job: glue(*job), jobs))
+            for e in K.ext:  # every chunk advanced its delay lines alike
+                if e.name.endswith("_pos"):
+                    values[e.name][0] = (values[e.name][0] + T) % (net.connections[list(net.connections)[int(e.name[1:].split("_")[0])]].max_delay + 1)
+        for k, conn in enumerate(net.connections.values()):
+            if conn.max_delay > 0:
+                conn.pos = int(values[f"c{k}_pos"][0])
         if learn:
             for conn in net.connections.values():
-                if conn.learning_enabled and getattr(conn.rule, "arrival", False):
+                if conn.learning_enabled and conn.rule is not None and conn.rule.arrival:
                     conn.rule.clock += T
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}
+
+    def _signature(self, key: tuple, K: Kernel, glue: Any, values: dict) -> list:
+        """The compiled functions for this call's argument types (compiled or loaded from
+        the disk cache the first time a type combination is met)."""
+        dyn = tuple((e.name, getattr(values[e.name], "dtype", type(values[e.name]))) for e in K.ext if not e.static)
+        sig_key = (key, dyn)
+        if sig_key not in self._sigs:
+            fn_types, sig = K.signatures(values)
+            glue.compile(sig)
+            self._sigs[sig_key] = [c.dispatcher for c in K.calls]
+        return self._sigs[sig_key]

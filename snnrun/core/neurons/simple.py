@@ -2,49 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Optional
+from ..models.neuron import NeuronModel, Param
+from .base import register_neuron
 
-import torch
+INPUT_MODEL = NeuronModel(
+    kind="input",
+    doc="Input population: its spikes at step t are the encoded input ``x[t]`` (non-zero = spike).",
+    threshold="I != 0",
+    input=True,
+)
 
-from .base import NEURONS, NeuronParams, Population
+MCCULLOCH_PITTS_MODEL = NeuronModel(
+    kind="mcculloch_pitts",
+    doc="McCulloch-Pitts threshold units: ``v = I``; ``s = v >= v_thresh`` (no memory).",
+    params={"v_thresh_mv": Param(1.0)},
+    state={"v": 0.0},
+    update="v = I",
+    threshold="v >= v_thresh_mv",
+)
 
-
-@dataclasses.dataclass
-class InputParams(NeuronParams):
-    pass
-
-
-@NEURONS.register("input", InputParams)
-class Input(Population):
-    """Input population: its spikes at step t are the encoded input ``x[t]`` (non-zero = spike)."""
-
-    is_input = True
-
-    def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
-        self.s.copy_(i_exc)
-
-
-@dataclasses.dataclass
-class McCullochPittsParams(NeuronParams):
-    v_thresh_mv: float = 1.0
-
-
-@NEURONS.register("mcculloch_pitts", McCullochPittsParams)
-class McCullochPitts(Population):
-    """McCulloch-Pitts threshold units: ``v = I``; ``s = v >= v_thresh`` (no memory)."""
-
-    def __init__(self, params: McCullochPittsParams, dt: float = 1.0):
-        super().__init__(params, dt)
-        self.v_thresh = float(params.v_thresh_mv)
-        self.v = torch.zeros(0)
-
-    def _init_state(self) -> None:
-        self.v = self.zeros()
-
-    def _reset(self) -> None:
-        self.v.zero_()
-
-    def _update(self, i_exc: torch.Tensor, i_inh: Optional[torch.Tensor]) -> None:
-        self.v.copy_(i_exc)
-        torch.ge(self.v, self.v_thresh, out=self.s)
+Input = register_neuron(INPUT_MODEL)
+McCullochPitts = register_neuron(MCCULLOCH_PITTS_MODEL)
+InputParams, McCullochPittsParams = Input.Params, McCullochPitts.Params

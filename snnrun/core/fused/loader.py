@@ -1,0 +1,87 @@
+"""Compile and cache the fused backend's numba code.
+
+Every piece of generated code (a network's kernel, a neuron model's step, a rule's update)
+and the generic library (``lib.py`` with the RNG of :mod:`snnrun.core.models.rng`) is
+written to the kernel cache (``$SNNRUN_CACHE_DIR/kernels``, default ``~/.cache/snnrun``)
+as a module named by the hash of its text and imported; numba caches the machine code next
+to it.  Code that does not change is therefore compiled once per machine; sizes and
+parameter values are arguments, not part of the text, so other sizes and parameters reuse
+it.  Pieces are compiled for explicit signatures (:func:`signature`) and passed to the
+kernel as first-class functions, so a kernel's compile time does not include theirs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numba
+from numba import types
+
+from ..models import rng
+
+
+def kernel_dir() -> Path:
+    root = os.environ.get("SNNRUN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "snnrun")
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_source(source: str, prefix: str) -> Any:
+    """Import ``source`` as a module named ``<prefix>_<hash>`` from the kernel cache."""
+    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    name = f"{prefix}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = kernel_dir() / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+RNG_FUNCTIONS = ("mix", "step_key", "site_key", "draw")
+
+
+def rng_source() -> str:
+    """models.rng's constants and integer functions, jitted (inlined where called)."""
+    parts = [f"{k} = {getattr(rng, k)!r}" for k in ("M32", "MULT", "GOLDEN")]
+    parts += [inspect.getsource(getattr(rng, f)) for f in RNG_FUNCTIONS]
+    parts += [f'{f} = njit(inline="always")({f})' for f in RNG_FUNCTIONS]
+    return "\n".join(parts) + "\n"
+
+
+@functools.lru_cache(maxsize=None)
+def library() -> Any:
+    """The compiled generic library (``lib.py`` + the RNG)."""
+    text = (Path(__file__).with_name("lib.py")).read_text()
+    head, sep, body = text.partition("from numba import njit, prange\n")
+    return load_source(head + sep + "\n" + rng_source() + body, "snnrun_lib")
+
+
+def typeof(value: Any) -> Any:
+    return numba.typeof(value)
+
+
+def signature(argtypes: Sequence[Any]) -> Any:
+    return types.void(*argtypes)
+
+
+def compiled(dispatcher: Any, argtypes: Sequence[Any]) -> Any:
+    """Compile ``dispatcher`` for ``argtypes`` (a disk-cache hit after the first time);
+    returns the first-class function type a kernel declares for it."""
+    sig = signature(argtypes)
+    dispatcher.compile(sig)
+    return types.FunctionType(sig)

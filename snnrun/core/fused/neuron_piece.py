@@ -1,0 +1,124 @@
+"""A population's step in the fused kernel, printed from its compiled neuron model.
+
+One numba function per model *structure*: the code of the model (after the build decided
+its parameter-dependent branches) with every parameter-derived value read from a constants
+array ``c``, and sizes read from the arrays.  Two populations of the same kind and options
+share it, whatever their sizes and parameter values, and it is compiled once per machine.
+
+The generated loop does, for every sample b and neuron j, what the torch step of
+:mod:`snnrun.core.neurons.torch_step` does for the whole tensor: update, threshold, reset,
+refractory counter, one spike per sample (same counter-based draw), spike list, spike
+trace, spike count, and slow-state increments summed over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.ir import Assign
+from ..models.printer import ScalarPrinter, f32_text
+from .loader import library
+
+
+class Consts:
+    """Run-time constants of a piece: each occurrence gets a slot ``k<n>`` (never merged by
+    value, so the text depends on structure only)."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def __call__(self, value: float) -> str:
+        self.values.append(float(value))
+        return f"k{len(self.values) - 1}"
+
+    def unpack(self) -> list[str]:
+        return [f"k{i} = c[{i}]" for i in range(len(self.values))]
+
+
+def indent(lines: list[str], n: int) -> list[str]:
+    return [" " * n + line for line in lines]
+
+
+def population_piece(pop: Any, *, ext: bool, counted: bool) -> tuple[str, list[str], list[float]]:
+    """(source of ``piece(...)``, its parameter names, the constants array's values) for
+    population ``pop`` (external input ``ext``; spike counts ``counted``)."""
+    c = pop.compiled
+    k = Consts()
+    names = {name: name for name, _ in c.fast}
+    names.update({name: f"{name}_" for name, _ in c.slow})
+    names.update(I="I", I_inh="I_inh", active="active")
+    p = ScalarPrinter(names, k)
+    params = ["t", "learning", "seed", "stream", "b0"]
+    params += ["xin"] if c.input else ["ie"] + (["ii"] if c.uses_inh else [])
+    params += ["ext"] if ext and not c.input else []
+    params += ["s", "idx", "cnt"] + (["ref"] if c.refrac > 0 else []) + (["x"] if pop.traces else [])
+    params += ["count"] if counted else []
+    params += [f"st_{n}" for n, _ in c.fast] + [f"sl_{n}" for n, _ in c.slow] + [f"d_{n}" for n in c.slow_incremented]
+    params.append("c")
+    body: list[str] = ["B = s.shape[0]", "n = s.shape[1]"]
+    pre: list[str] = []
+    if c.slow_update:
+        slow = [f"{n}_ = sl_{n}[j]" for n, _ in c.slow] + p.block(c.slow_update) + [f"sl_{n}[j] = {n}_" for n, _ in c.slow]
+        pre += ["if learning:", "    for j in range(n):"] + indent(slow, 8)
+    pre += [f"d_{n}[:] = 0.0" for n in c.slow_incremented]
+    if pop.one_spike:
+        pre.append("sk = step_key(seed, stream, t)")
+
+    def increment(s: Assign, value: str) -> Any:
+        if s.target in c.slow_incremented:
+            return [f"d_{s.target}[j] {'+' if s.op == '+=' else '-'}= {value}"]
+        return None
+
+    cell: list[str] = []
+    if c.input:
+        cell.append("I = np.float32(xin[t, b, j])")
+    else:
+        cell += ["I = ie[b, j]", "ie[b, j] = np.float32(0.0)"]
+        if c.uses_inh:
+            cell += ["I_inh = ii[b, j]", "ii[b, j] = np.float32(0.0)"]
+        if ext:  # negative external input opens the inhibitory conductance (as Network.run)
+            cell += ["xv = np.float32(ext[t, b, j])"] + (
+                ["if xv >= 0:", "    I = I + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I = I + xv"])
+    cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast] + [f"{n}_ = sl_{n}[j]" for n, _ in c.slow]
+    if c.refrac > 0:
+        cell.append(f"active = ref[b, j] < {k(c.refrac_tol)}")
+    cell += p.block(c.update, increment)
+    if c.refrac > 0:
+        cell += [f"rc = ref[b, j] - {k(c.dt)}", "if rc < 0:", "    rc = np.float32(0.0)"]
+    cell.append(f"s_ = {p.expr(c.threshold)}")
+    reset = p.block(c.reset, increment) + ([f"rc = {k(c.refrac)}"] if c.refrac > 0 else [])
+    if reset:
+        cell += ["if s_:"] + indent(reset, 4)
+    if c.refrac > 0:
+        cell.append("ref[b, j] = rc")
+    cell += [f"st_{n}[b, j] = {n}" for n, _ in c.fast]
+    trace = []
+    if pop.traces:
+        spike = f"xv = {k(pop.trace_scale)}" if not pop.trace_additive else f"xv = xv + {k(pop.trace_scale)}"
+        trace = [f"xv = x[b, j] * {k(pop.trace_decay)}", "if s_:", "    " + spike, "x[b, j] = xv"]
+    if pop.one_spike:
+        cell += ["if s_:", "    r = draw(sk, site_key(b0 + b, j))", "    if r > best:", "        best = r",
+                 "        win = j", "s[b, j] = False"]
+    else:
+        cell += ["s[b, j] = s_", "if s_:", "    idx[b, cb] = j", "    cb += 1"] + trace
+    loop = ["cb = 0"] + (["win = -1", "best = -1"] if pop.one_spike else [])
+    loop += ["for j in range(n):"] + indent(cell, 4)
+    if pop.one_spike:
+        loop += ["if win >= 0:", "    s[b, win] = True", "    idx[b, 0] = win", "    cb = 1"]
+        if trace:
+            loop += ["for j in range(n):", "    s_ = s[b, j]"] + indent(trace, 4)
+    loop.append("cnt[b] = cb")
+    if counted:
+        loop += ["for q in range(cb):", "    count[b, idx[b, q]] += 1"]
+    post = []
+    if c.slow_incremented:
+        post = ["if learning:", "    for j in range(n):"]
+        post += [f"        sl_{n}[j] = sl_{n}[j] + d_{n}[j]" for n in c.slow_incremented]
+    lines = k.unpack() + body + pre + ["for b in range(B):"] + indent(loop, 4) + post
+    lib = library().__name__
+    source = (f"import numpy as np\nfrom numba import njit\nfrom {lib} import draw, site_key, step_key\n\n\n"
+              f"@njit(cache=True, nogil=True)\ndef piece({', '.join(params)}):\n" + "\n".join(indent(lines, 4)) + "\n")
+    return source, params, k.values
+
+
+__all__ = ["population_piece", "Consts", "indent", "f32_text"]
