@@ -17,8 +17,7 @@ import numba  # noqa: F401  (ImportError here makes the backend unavailable)
 from ..encoders import BernoulliTrain
 from ..models.rng import presentation_seed
 from ..network import Network
-from .codegen import PREPASS_MAX_FLOATS, PREPASS_TILE, Kernel, add_connection, add_population, add_rule, rule_layout
-from .loader import load_source
+from .codegen import Ctx, Kernel, add_connection, add_population, add_rule, rule_layout
 from .patch import is_patch
 from .rule_piece import supported
 
@@ -82,65 +81,12 @@ class FusedSimulator:
                 add_rule(K, k, conn, pops)
         return K
 
-    def _build(self, inputs: tuple) -> tuple:
-        K = self._kernel(inputs)
-        return K, load_source(K.source(), "snnrun_kernel").kernel
+    def _build(self, inputs: tuple) -> Kernel:
+        return self._kernel(inputs)
 
     def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
         """The generated kernel's source (for inspection; pieces are in the kernel cache)."""
         return self._kernel(tuple((n, probabilities) for n in input_names)).source()
-
-    # ----------------------------------------------------------------- per-call arguments
-    def _dynamic(self, K: Kernel, inputs: Mapping[str, Any], probs: dict, T: int, batch: int,
-                 learn: bool) -> dict[str, Any]:
-        net = self.net
-        names = list(net.populations)
-        conns = list(net.connections.values())
-        out: dict[str, Any] = {}
-        for e in K.ext:
-            if e.static:
-                continue
-            part, _, what = e.name.partition("_")
-            k = int(part[1:])
-            if part[0] == "p":
-                name = names[k]
-                if what == "thr":
-                    p = probs[name].prob.reshape(batch, -1)
-                    out[e.name] = np.floor(p.to(torch.float64).numpy() * 4294967296.0).astype(np.int64)
-                elif what in ("xin", "ext"):
-                    x = inputs[name][:T]
-                    x = x.reshape(x.shape[0], batch, -1)
-                    if what == "ext" or x.dtype not in (torch.bool, torch.uint8):
-                        x = x.to(torch.float32)
-                    out[e.name] = x.contiguous().numpy()
-                elif what == "count":
-                    out[e.name] = self.counts[name].numpy()
-            elif part[0] == "c":
-                conn = conns[k]
-                if what == "pos":
-                    out[e.name] = np.array([conn.pos], np.int64)
-                elif what == "ahead":
-                    nt = -(-conn.target.n // PREPASS_TILE)
-                    plastic = conn.rule is not None and conn.learning_enabled
-                    out[e.name] = bool((not (learn and plastic)) and T * batch * nt * PREPASS_TILE <= PREPASS_MAX_FLOATS)
-                elif what == "cur":
-                    nt = -(-conn.target.n // PREPASS_TILE)
-                    ahead = out[e.name.replace("_cur", "_ahead")]
-                    out[e.name] = np.zeros((nt, batch, T, PREPASS_TILE) if ahead else (0, batch, 0, PREPASS_TILE), np.float32)
-            else:  # rules
-                rule = conns[k].rule
-                if what == "clock":
-                    out[e.name] = int(rule.clock)
-                elif what == "defer":
-                    out[e.name] = bool(rule.episode)
-                elif what == "reward":
-                    r = net.reward
-                    if rule.episode:
-                        r = torch.ones(())
-                    elif rule.compiled.reward_in_step and r.dim() != 0:
-                        raise ValueError(f"{rule.kind} takes one scalar reward per step (got one per sample)")
-                    out[e.name] = np.ascontiguousarray(r.to(torch.float32).expand(batch).numpy())
-        return out
 
     def _chunks(self, batch: int, learning: bool, K: Kernel) -> list[tuple[int, int]]:
         """Split the batch over threads for inference (learning writes shared weights)."""
@@ -165,7 +111,7 @@ class FusedSimulator:
         key = tuple(sorted((k, k in probs) for k in inputs))
         if key not in self._built:
             self._built[key] = self._build(key)
-        K, glue = self._built[key]
+        K = self._built[key]
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)
@@ -174,33 +120,37 @@ class FusedSimulator:
             buf.zero_()
         static = self._static.get(key)
         if static is None or static[0] != net.generation:
-            static = self._static[key] = (net.generation, {e.name: e.get() for e in K.ext if e.static})
-        values = dict(static[1])
-        values.update(self._dynamic(K, inputs, probs, T, batch, bool(learning)))
+            static = self._static[key] = (net.generation, [e.get() if e.static else None for e in K.ext],
+                                          [(i, e.get) for i, e in enumerate(K.ext) if not e.static])
         learn = bool(learning)
+        ctx = Ctx(net, inputs, probs, T, batch, learn, self.counts)
+        args = list(static[1])
+        for i, get in static[2]:
+            args[i] = get(ctx)
         for pop in net.populations.values():
             pop.learning = learn
-        fns = self._signature(key, K, glue, values)
+        glue, fns = self._linked(key, K, args)
         seed = presentation_seed()
-        args = [values[e.name] for e in K.ext]
         chunks = self._chunks(batch, learn, K)
         if len(chunks) == 1:
-            glue(T, learn, seed, 0, *args, *fns)
+            glue(T, learn, seed, 0, fns, *args)
         else:  # inference: batch slices in parallel threads (the kernel releases the GIL)
-            axes = [e.axis for e in K.ext]
             jobs = []
-            for b0, b1 in chunks:
-                sliced = [a if ax is None else a[(slice(None),) * ax + (slice(b0, b1),)] for a, ax in zip(args, axes)]
+            for b0, b1 in chunks:  # slices along axis 0 stay contiguous; others are copied (and written back)
+                sliced = [a if e.axis is None else (a[b0:b1] if e.axis == 0 else np.ascontiguousarray(
+                    a[(slice(None),) * e.axis + (slice(b0, b1),)])) for a, e in zip(args, K.ext)]
                 sliced = [a.copy() if e.name.endswith("_pos") else a for a, e in zip(sliced, K.ext)]
-                jobs.append((T, learn, seed, b0, *sliced, *fns))
+                jobs.append(((b0, b1), (T, learn, seed, b0, fns, *sliced)))
             with ThreadPoolExecutor(len(jobs)) as pool:
-                list(pool.map(lambda job: glue(*job), jobs))
-            for e in K.ext:  # every chunk advanced its delay lines alike
-                if e.name.endswith("_pos"):
-                    values[e.name][0] = (values[e.name][0] + T) % (net.connections[list(net.connections)[int(e.name[1:].split("_")[0])]].max_delay + 1)
+                list(pool.map(lambda job: glue(*job[1]), jobs))
+            for (b0, b1), job in jobs:
+                for a, part, e in zip(args, job[5:], K.ext):
+                    if e.written and e.axis not in (None, 0):
+                        a[(slice(None),) * e.axis + (slice(b0, b1),)] = part
+        positions = {e.name: a for e, a in zip(K.ext, args) if e.name.endswith("_pos")}
         for k, conn in enumerate(net.connections.values()):
             if conn.max_delay > 0:
-                conn.pos = int(values[f"c{k}_pos"][0])
+                conn.pos = (int(positions[f"c{k}_pos"][0]) if len(chunks) == 1 else (conn.pos + T) % (conn.max_delay + 1))
         if learn:
             for conn in net.connections.values():
                 if conn.learning_enabled and conn.rule is not None and conn.rule.arrival:
@@ -208,13 +158,11 @@ class FusedSimulator:
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}
 
-    def _signature(self, key: tuple, K: Kernel, glue: Any, values: dict) -> list:
-        """The compiled functions for this call's argument types (compiled or loaded from
-        the disk cache the first time a type combination is met)."""
-        dyn = tuple((e.name, getattr(values[e.name], "dtype", type(values[e.name]))) for e in K.ext if not e.static)
-        sig_key = (key, dyn)
-        if sig_key not in self._sigs:
-            fn_types, sig = K.signatures(values)
-            glue.compile(sig)
-            self._sigs[sig_key] = [c.dispatcher for c in K.calls]
-        return self._sigs[sig_key]
+    def _linked(self, key: tuple, K: Kernel, args: list) -> tuple:
+        """The kernel and its functions' addresses for this call's argument types (compiled,
+        or loaded from the disk cache, the first time a type combination is met)."""
+        sig_key = (key, tuple(a.dtype for a, e in zip(args, K.ext) if e.name.endswith(("_xin", "_ext"))))
+        linked = self._sigs.get(sig_key)
+        if linked is None:
+            linked = self._sigs[sig_key] = K.link({e.name: a for e, a in zip(K.ext, args)})
+        return linked

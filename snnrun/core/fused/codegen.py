@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from numba import types
 
-from .loader import compiled, library, load_source, typeof
+from .fnptr import addresses, type_source
+from .loader import library, load_source, typeof
 from .neuron_piece import indent, population_piece
 from .rule_piece import rule_piece
 
@@ -53,15 +54,30 @@ def as_array(t: torch.Tensor) -> np.ndarray:
 
 
 @dataclasses.dataclass
+class Ctx:
+    """What a call's arguments are made from."""
+
+    net: Any
+    inputs: Any
+    probs: dict
+    T: int
+    batch: int
+    learn: bool
+    counts: dict
+
+
+@dataclasses.dataclass
 class Ext:
     """A kernel argument from Python: ``get()`` returns it (a numpy array or scalar);
-    ``static`` arguments are views valid until the network re-allocates; ``axis`` is the
-    batch axis (to split inference across threads)."""
+    ``static`` arguments are views valid until the network re-allocates, others are made
+    per call by ``get(ctx)`` (:class:`Ctx`); ``axis`` is the batch axis (to split inference
+    across threads)."""
 
     name: str
     get: Callable[[], Any]
     static: bool = True
     axis: Optional[int] = None
+    written: bool = False  # state the kernel writes (copied back when a batch slice was copied)
 
 
 @dataclasses.dataclass
@@ -88,8 +104,9 @@ class Kernel:
         self.parallel = False
         self.written: set[str] = set()  # input buffers some connection already adds into
 
-    def arg(self, name: str, get: Callable[[], Any], static: bool = True, axis: Optional[int] = None) -> str:
-        self.ext.append(Ext(name, get, static, axis))
+    def arg(self, name: str, get: Callable[[], Any], static: bool = True, axis: Optional[int] = None,
+            written: bool = False) -> str:
+        self.ext.append(Ext(name, get, static, axis, written))
         return name
 
     def local(self, name: str, nbtype: Any, alloc: str) -> str:
@@ -113,19 +130,29 @@ class Kernel:
         env.update({name: typeof(v) for name, v in values.items()})
         return env
 
-    def signatures(self, values: dict) -> tuple[list, Any]:
-        """Compile every called function for the argument types of ``values`` (ext name ->
-        value); return (the functions' first-class types, the kernel's signature)."""
+    def link(self, values: dict) -> tuple[Any, np.ndarray]:
+        """For the argument types of ``values`` (ext name -> value): compile (or load) every
+        called function, print the kernel calling them through pointers; returns (the
+        kernel, the functions' address array)."""
         env = self.types_of(values)
-        fn_types = [compiled(c.dispatcher, [env[a] if isinstance(a, str) else a[1] for a in c.args]) for c in self.calls]
-        head = [types.int64, types.boolean, types.int64, types.int64]
-        return fn_types, types.none(*head, *(env[e.name] for e in self.ext), *fn_types)
+        sigs = [types.none(*(env[a] if isinstance(a, str) else a[1] for a in c.args)) for c in self.calls]
+        fns = addresses([(c.dispatcher, sig) for c, sig in zip(self.calls, sigs)])
+        return load_source(self.source(sigs), "snnrun_kernel").kernel, fns
 
-    def source(self) -> str:
-        params = ["T", "learning", "seed", "b0"] + [e.name for e in self.ext] + [c.name for c in self.calls]
-        body = self.setup + ["for t in range(T):"] + indent(self.prop + self.step or ["pass"], 4)
+    def source(self, sigs: Optional[list] = None) -> str:
+        """The kernel's text (``sigs``: the called functions' signatures; without them, a
+        readable version for inspection)."""
+        params = ["T", "learning", "seed", "b0", "fns"] + [e.name for e in self.ext]
+        head = []
+        consts = []
+        for k, c in enumerate(self.calls):
+            ft = type_source(types.FunctionType(sigs[k])) if sigs else "..."
+            consts.append(f"FT{k} = {ft}")
+            head.append(f"{c.name} = fn_at(fns, {k}, FT{k})")
+        body = head + self.setup + ["for t in range(T):"] + indent(self.prop + self.step or ["pass"], 4)
         body += indent(["if learning:"] + indent(self.learn or ["pass"], 4), 4)
-        return ("import numpy as np\nfrom numba import njit\n\n\n"
+        return ("import numpy as np\nfrom numba import njit, types\nfrom snnrun.core.fused.fnptr import fn_at\n\n"
+                + "\n".join(consts) + "\n\n\n"
                 f"@njit(cache=True, nogil=True)\ndef kernel({', '.join(params)}):\n" + "\n".join(indent(body, 4)) + "\n")
 
 
@@ -158,25 +185,26 @@ def add_population(K: Kernel, k: int, name: str, pop: Any, counted: bool, inputs
     args: list = ["t", "learning", "seed", lit(pop.stream), "b0"]
     if c.input:
         if prob:  # Bernoulli input: drawn for the whole presentation (models.rng)
-            K.arg(f"{P}_thr", lambda: None, static=False, axis=0)
+            K.arg(f"{P}_thr", lambda x, name=name: thresholds(x.probs[name].prob, x.batch), static=False, axis=0)
             K.local(f"{P}_xin", B_3, f"np.empty((T, B, {n}), np.bool_)")
             K.lib("bernoulli_fill", [f"{P}_thr", f"{P}_xin", "seed", lit(input_stream(k)), "b0"], K.setup)
         else:
-            K.arg(f"{P}_xin", lambda: None, static=False, axis=1)
+            K.arg(f"{P}_xin", lambda x, name=name: steps(x.inputs[name], x.T, x.batch, True), static=False, axis=1)
         args.append(f"{P}_xin")
     else:
         args.append(K.local(f"{P}_ie", F32_2, f"np.zeros((B, {n}), np.float32)"))
         if c.uses_inh:
             args.append(K.local(f"{P}_ii", F32_2, f"np.zeros((B, {n}), np.float32)"))
         if given:
-            args.append(K.arg(f"{P}_ext", lambda: None, static=False, axis=1))
+            args.append(K.arg(f"{P}_ext", lambda x, name=name: steps(x.inputs[name], x.T, x.batch, False),
+                              static=False, axis=1))
     args += [f"{P}_s", f"{P}_idx", f"{P}_cnt"]
     if c.refrac > 0:
         args.append(K.arg(f"{P}_ref", lambda pop=pop: as_array(pop.refrac_count.view(pop.batch, -1)), axis=0))
     if pop.traces:
         args.append(K.arg(f"{P}_x", lambda pop=pop: as_array(pop.x.view(pop.batch, -1)), axis=0))
     if counted:
-        args.append(K.arg(f"{P}_count", lambda: None, static=False, axis=0))
+        args.append(K.arg(f"{P}_count", lambda x, name=name: x.counts[name].numpy(), static=False, axis=0))
     for v, _ in c.fast:
         args.append(K.arg(f"{P}_{v}", lambda pop=pop, v=v: as_array(getattr(pop, v).view(pop.batch, -1)), axis=0))
     for v, _ in c.slow:
@@ -210,8 +238,9 @@ def add_connection(K: Kernel, k: int, conn: Any, pops: list) -> None:
     K.arg(f"{C}_w", lambda conn=conn: as_array(conn.w))
     n_pre, n_post = conn.source.n, conn.target.n
     if conn.max_delay > 0:
-        K.arg(f"{C}_ring", lambda conn=conn: as_array(conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1)), axis=1)
-        K.arg(f"{C}_pos", lambda: None, static=False)
+        K.arg(f"{C}_ring", lambda conn=conn: as_array(conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1)), axis=1,
+              written=True)
+        K.arg(f"{C}_pos", lambda x, conn=conn: np.array([conn.pos], np.int64), static=False)
         K.local(f"{C}_ridx", I32_3, f"np.empty(({C}_ring.shape[0], B, {S}_s.shape[1]), np.int32)")
         K.local(f"{C}_rcnt", I32_2, f"np.zeros(({C}_ring.shape[0], B), np.int32)")
         K.lib("ring_lists", [f"{C}_ring", f"{C}_ridx", f"{C}_rcnt"], K.setup)
@@ -233,8 +262,8 @@ def add_connection(K: Kernel, k: int, conn: Any, pops: list) -> None:
         if conn.source.compiled.input and out not in K.written and n_pre * n_post >= PREPASS_SYNAPSES:
             # a static input layer: propagated for the whole presentation ahead of the loop
             K.parallel = True
-            K.arg(f"{C}_ahead", lambda: None, static=False)
-            K.arg(f"{C}_cur", lambda: None, static=False, axis=1)
+            K.arg(f"{C}_ahead", lambda x, conn=conn: ahead(conn, x), static=False)
+            K.arg(f"{C}_cur", lambda x, conn=conn: ahead_buffer(conn, x), static=False, axis=1)
             K.setup.append(f"if {C}_ahead:")
             K.lib("prepass", [f"{S}_xin", f"{S}_idx", f"{S}_cnt", f"{C}_w", f"{C}_cur", lit(PREPASS_TILE)], K.setup, 4)
             K.prop.append(f"if {C}_ahead:")
@@ -247,6 +276,45 @@ def add_connection(K: Kernel, k: int, conn: Any, pops: list) -> None:
         K.arg(f"{C}_bias", lambda conn=conn: as_array(conn.b.view(-1)))
         K.lib("add_bias", [f"{C}_bias", out], K.prop)
     K.written.add(out)
+
+
+def steps(x: torch.Tensor, T: int, batch: int, spikes: bool) -> np.ndarray:
+    """An input ``[T, B, *shape]`` as ``[T, B, n]``: spikes keep bool/uint8, others float32."""
+    x = x[:T].reshape(T, batch, -1)
+    if not spikes or x.dtype not in (torch.bool, torch.uint8):
+        x = x.to(torch.float32)
+    return x.contiguous().numpy()
+
+
+def thresholds(prob: torch.Tensor, batch: int) -> np.ndarray:
+    """Bernoulli probabilities as the integer thresholds of models.rng: ``floor(p 2^32)``."""
+    if not bool(torch.isfinite(prob).all()):
+        raise ValueError("spike probabilities contain NaN or inf")
+    return np.floor(prob.reshape(batch, -1).to(torch.float64).numpy() * 4294967296.0).astype(np.int64)
+
+
+def ahead(conn: Any, x: Ctx) -> bool:
+    """Propagate this static input layer ahead of the loop (not while it learns; if its
+    buffer stays under PREPASS_MAX_FLOATS)?"""
+    nt = -(-conn.target.n // PREPASS_TILE)
+    plastic = conn.rule is not None and conn.learning_enabled
+    return bool(not (x.learn and plastic) and x.T * x.batch * nt * PREPASS_TILE <= PREPASS_MAX_FLOATS)
+
+
+def ahead_buffer(conn: Any, x: Ctx) -> np.ndarray:
+    nt = -(-conn.target.n // PREPASS_TILE)
+    shape = (nt, x.batch, x.T, PREPASS_TILE) if ahead(conn, x) else (0, x.batch, 0, PREPASS_TILE)
+    return np.zeros(shape, np.float32)
+
+
+def reward_array(rule: Any, x: Ctx) -> np.ndarray:
+    """The network's reward as ``[B]`` float32 (1 in episode mode: the eligibility)."""
+    r = x.net.reward
+    if rule.episode:
+        r = torch.ones(())
+    elif rule.compiled.reward_in_step and r.dim() != 0:
+        raise ValueError(f"{rule.kind} takes one scalar reward per step (got one per sample)")
+    return np.ascontiguousarray(r.to(torch.float32).expand(x.batch).numpy())
 
 
 def _chunks(n_post: int) -> np.ndarray:
@@ -302,12 +370,12 @@ def add_rule(K: Kernel, k: int, conn: Any, pops: list) -> None:
                                         scale=rule.scale)
     values = np.array(consts, np.float32)
     names: dict[str, Any] = {"t": "t", "pidx": f"{S}_idx", "pcnt": f"{S}_cnt", "qidx": f"{Tg}_idx", "qcnt": f"{Tg}_cnt"}
-    K.arg(f"{R}_clock", lambda: None, static=False)
+    K.arg(f"{R}_clock", lambda x, rule=rule: int(rule.clock), static=False)
     names["clock"] = (f"{R}_clock + t", types.int64)
     names["w"] = f"{C}_w" if layout != "patch" else f"{C}_wf"
-    names["reward"] = K.arg(f"{R}_reward", lambda: None, static=False)
+    names["reward"] = K.arg(f"{R}_reward", lambda x, rule=rule: reward_array(rule, x), static=False)
     if c.reward_linear:
-        names["defer"] = K.arg(f"{R}_defer", lambda: None, static=False)
+        names["defer"] = K.arg(f"{R}_defer", lambda x, rule=rule: bool(rule.episode), static=False)
         names["elig"] = K.arg(f"{R}_elig", lambda rule=rule: as_array(rule.elig))
     names["c"] = K.arg(f"{R}_c", lambda values=values: values)
     for end, P in (("pre", S), ("post", Tg)):

@@ -140,10 +140,12 @@ def rule_piece(c: CompiledRule, layout: str, *, lo: float, hi: float, masked: bo
         L += _events(c, rp, layout, post_ops, "post", coef, acc)
     # apply
     apply = ["wv = w[" + rp.w_ix + "] + dwv"]
-    if math.isfinite(lo):
-        apply += ["if wv < " + k(lo) + ":", "    wv = " + k(lo)]
+    if math.isfinite(lo):  # one constant per bound: the compiler turns these into min / max
+        klo = k(lo)
+        apply += [f"if wv < {klo}:", f"    wv = {klo}"]
     if math.isfinite(hi):
-        apply += ["if wv > " + k(hi) + ":", "    wv = " + k(hi)]
+        khi = k(hi)
+        apply += [f"if wv > {khi}:", f"    wv = {khi}"]
     if masked:
         apply.append(f"wv = wv * mask[{rp.w_ix}]")
     apply.append(f"w[{rp.w_ix}] = wv")
@@ -172,8 +174,7 @@ def rule_piece(c: CompiledRule, layout: str, *, lo: float, hi: float, masked: bo
     elif "w" in incremented:
         L += _apply_touched(layout, one)
     if layout != "patch":
-        L += ["for i in range(tr_row.shape[0]):", "    tr_row[i] = False", "for j in range(tr_col.shape[0]):",
-              "    tr_col[j] = False"]
+        L += ["tr_row[:] = False", "tr_col[:] = False"]
     if (math.isfinite(lo) or math.isfinite(hi)) and "w" in incremented:
         # weights can leave [wmin, wmax] between calls (normalisation): clamp all once
         full = ["wv = wf[f]"] + [x.replace(f"w[{rp.w_ix}] = wv", "wf[f] = wv") for x in apply[1:]]
