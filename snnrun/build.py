@@ -56,7 +56,10 @@ def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cp
     for name, pcfg in pops.items():
         ppath = join(join(path, "populations"), name)
         entry, params = build_kind(NEURONS, pcfg, ppath)
-        net.add_population(str(name), entry.factory(params, dt=dt_ms))
+        try:
+            net.add_population(str(name), entry.factory(params, dt=dt_ms))
+        except ParamError as exc:
+            raise ConfigError(join(ppath, exc.field), exc.message) from None
     for name, ccfg in conns.items():
         cpath = join(join(path, "connections"), name)
         entry, params = build_kind(CONNECTIONS, ccfg, cpath, ignore=("source", "target", "learning"))

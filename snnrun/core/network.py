@@ -25,6 +25,7 @@ from .connections.base import CONNECTIONS, Connection
 from .learning.base import RULES, LearningRule
 from .models.rng import one_spike_stream, presentation_seed
 from .neurons.base import NEURONS, Population
+from .registry import ParamError
 
 
 class SimulationError(RuntimeError):
@@ -77,6 +78,9 @@ class Network:
         for role, pop in (("source", source), ("target", target)):
             if pop not in self.populations:
                 raise KeyError(f"connection {name!r}: {role} {pop!r} is not a population; populations are: {', '.join(self.populations)}")
+        if self.populations[target].is_input:
+            raise ParamError("target", f"{target!r} is an input population: its spikes are given from outside, "
+                                       f"so a connection into it would have no effect")
         if isinstance(learning, Mapping):
             learning = dict(learning)
             entry = RULES.get(learning.pop("kind", "post_pre"))

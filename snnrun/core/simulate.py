@@ -11,7 +11,7 @@ backend samples itself) and returns on-device spike counts ``{population: [B, *s
 * ``compile`` -- the torch step under ``torch.compile(fullgraph=True)`` (CUDA graphs on
   GPU via ``mode="reduce-overhead"``); same numbers as ``torch``.
 * ``auto`` -- ``numba`` on CPU when the network is supported and numba is installed,
-  else ``torch``.
+  else ``torch``; the simulator's ``note`` says which and why (the runners print it).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class TorchSimulator:
     """Reference backend: the network's own eager loop plus an on-device spike counter."""
 
     backend = "torch"
+    note = "torch"
 
     def __init__(self, net: Network, counted: Sequence[str]):
         self.net = net
@@ -46,24 +47,34 @@ class TorchSimulator:
 
 
 def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
-    """Pick a simulation backend (see module docstring)."""
+    """Pick a simulation backend (see module docstring).  The simulator's ``note`` says in
+    one line which backend runs and, when ``auto`` does not run the fused kernel, why."""
     if backend not in ("auto", "torch", "numba", "compile"):
         raise ValueError(f"backend: {backend!r} is not one of: auto, torch, numba, compile")
     if backend == "compile":
         net.compile(mode="reduce-overhead" if net.device.type == "cuda" else None)
         sim = TorchSimulator(net, counted)
         sim.backend = "compile"
+        sim.note = "compile (the torch step under torch.compile)"
         return sim
-    if backend in ("auto", "numba"):
-        try:
-            from .fused import FusedSimulator, unsupported_reason
-        except ImportError as exc:
-            if backend == "numba":
-                raise ValueError(f"backend: numba is not available ({exc})") from None
-            return TorchSimulator(net, counted)
+    if backend == "torch":
+        sim = TorchSimulator(net, counted)
+        sim.note = "torch (the eager torch step, as asked)"
+        return sim
+    try:
+        from .fused import FusedSimulator, unsupported_reason
+    except ImportError as exc:
+        if backend == "numba":
+            raise ValueError(f"backend: numba is not available ({exc})") from None
+        reason = f"numba is not available ({exc})"
+    else:
         reason = unsupported_reason(net)
         if reason is None:
-            return FusedSimulator(net, counted)
-        if backend == "numba":
-            raise ValueError(f"backend: numba cannot run this network: {reason}")
-    return TorchSimulator(net, counted)
+            sim = FusedSimulator(net, counted)
+            sim.note = "numba (the fused CPU kernel)"
+            return sim
+    if backend == "numba":
+        raise ValueError(f"backend: numba cannot run this network: {reason}")
+    sim = TorchSimulator(net, counted)
+    sim.note = f"torch, not the fused kernel: {reason}"
+    return sim

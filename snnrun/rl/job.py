@@ -3,6 +3,7 @@ runner -> MLflow.  Called by :func:`snnrun.run.job.run_job`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,8 +11,8 @@ import torch
 
 from ..build import build_encoder, build_network
 from ..config.validate import ConfigError, from_dict
-from ..core.simulate import make_simulator
 from ..integrations import tracking
+from ..run.backend import make_backend
 from ..run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..run.seeding import resolve_device, seed_everything
 from ..run.unsupervised import interruptible
@@ -42,7 +43,11 @@ def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_di
     net = build_network(typed.network, dt_ms=typed.dt_ms, device=device, seed=typed.seed)
     encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
     _check_shapes(env, net, encoder, rl_cfg)
-    sim = make_simulator(net, [rl_cfg.output_population], "torch" if typed.backend in ("auto", "numba") else typed.backend)
+    sim = make_backend(net, [rl_cfg.output_population], typed.backend, device)
+    if rl_cfg.learn and not any(c.rule is not None and c.learning_enabled and c.rule.compiled.uses_reward
+                                for c in net.connections.values()):
+        print("snnrun: warning: no learning rule reads `reward`: the agent's weights do not learn from the "
+              "environment's reward", file=sys.stderr)
     if device.type == "cpu":
         torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
 

@@ -13,8 +13,8 @@ import torch
 from ..build import build_encoder, build_network, to_container
 from ..config.schema import RunConfig
 from ..config.validate import ConfigError, from_dict
-from ..core.simulate import make_simulator
 from ..integrations import tracking
+from .backend import check_rewards, make_backend
 from .checkpoint import CheckpointError, load_checkpoint
 from .seeding import resolve_device, seed_everything
 from .unsupervised import Progress, UnsupervisedRunner, WeightRamp, interruptible
@@ -74,10 +74,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
     data = _load_data(typed)
     _check_input_shape(typed, net, data["train"][0])
-    if device.type != "cpu" and typed.backend == "numba":
-        raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
-    backend = typed.backend if device.type == "cpu" or typed.backend == "compile" else "torch"
-    sim = make_simulator(net, [typed.train.exc_population], backend)
+    check_rewards(net, typed.train.kind)
+    sim = make_backend(net, [typed.train.exc_population], typed.backend, device)
     if sim.backend == "numba":
         # the kernel is single-threaded; the few torch ops around it are tiny, and
         # intra-op threads only add contention for them

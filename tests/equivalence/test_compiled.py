@@ -45,3 +45,56 @@ def test_compiled_step_equals_eager():
         assert torch.equal(recs[0].get(pop, "s"), recs[1].get(pop, "s"))
     torch.testing.assert_close(recs[0].get("Ae", "v"), recs[1].get("Ae", "v"), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(eager.weights("X_Ae"), compiled.weights("X_Ae"), rtol=0, atol=1e-6)
+
+
+def _zoo(one_spike: bool) -> dict:
+    """Every neuron kind of test_models.KINDS in one network (one compile)."""
+    from .test_models import KINDS, neuron_net
+
+    pops = {"X": {"kind": "input", "n": 24, "traces": True}}
+    conns = {}
+    for name in KINDS:
+        if name == "input":
+            continue
+        cfg = neuron_net(name, one_spike)
+        pops[f"P_{name}"] = cfg["populations"]["P"]
+        for cname, c in cfg["connections"].items():
+            conns[f"{cname}_{name}"] = {**c, "source": "X" if c["source"] == "X" else f"P_{name}", "target": f"P_{name}"}
+    pops["X"]["one_spike"] = one_spike
+    return {"populations": pops, "connections": conns}
+
+
+def _rules() -> dict:
+    """Every rule of test_models.RULES_UNDER_TEST on its own connection (one compile)."""
+    from .test_models import RULES_UNDER_TEST, rule_net
+
+    pops = {"X": {"kind": "input", "n": 12, "traces": True}}
+    conns = {}
+    for kind in RULES_UNDER_TEST:
+        cfg = rule_net(kind, "dense")
+        pops[f"E_{kind}"] = cfg["populations"]["E"]
+        conns[kind] = {**cfg["connections"]["XE"], "target": f"E_{kind}"}
+    return {"populations": pops, "connections": conns}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", [pytest.param(_zoo(False), id="every_kind"), pytest.param(_zoo(True), id="every_kind_one_spike"),
+                                 pytest.param(_rules(), id="every_rule")])
+def test_compiled_step_equals_eager_for_every_kind_and_rule(cfg):
+    """torch.compile of the step printed from the definitions gives the eager step's spikes
+    at every step (same seed: same one-spike winners), weights to float32 rounding."""
+    eager, compiled = build_network(cfg, seed=0), build_network(cfg, seed=0).compile()
+    x = torch.rand(40, 2, eager.populations["X"].n, generator=torch.Generator().manual_seed(0)) < 0.4
+    names = [n for n in eager.populations if n != "X"]
+    recs = []
+    for net in (eager, compiled):
+        net.set_reward(0.7)
+        rec = Recorder({n: ["s"] for n in eager.populations})
+        torch.manual_seed(0)
+        net.run({"X": x}, recorders=[rec])
+        recs.append(rec)
+    for name in ["X", *names]:
+        assert torch.equal(recs[0].get(name, "s"), recs[1].get(name, "s")), name
+        assert name == "X" or int(recs[0].get(name, "s").sum()) > 0, f"{name} should spike"
+    for name in eager.connections:
+        torch.testing.assert_close(eager.weights(name), compiled.weights(name), rtol=1e-5, atol=1e-6)

@@ -173,7 +173,7 @@ def bernoulli_fill(thr, gen, seed, stream, b0):
                     gen[t, b, j] = False
                 continue
             for t in range(T):
-                gen[t, b, j] = draw(step_key(seed, stream, t), site_key(b0 + b, j)) < p
+                gen[t, b, j] = draw(step_key(seed, stream, t), site_key(b0 + b, j)) < p  # noqa: F821 (prepended)
 
 
 @njit(cache=True, nogil=True, parallel=True)

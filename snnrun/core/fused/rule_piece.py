@@ -93,7 +93,6 @@ def rule_piece(c: CompiledRule, layout: str, *, lo: float, hi: float, masked: bo
     """(source, parameter names, constants) of the update of rule ``c`` on ``layout``."""
     k = Consts()
     rp = RulePrinter(c, layout, slow_pre, slow_post, k)
-    p = rp.p
     params = ["t", "clock", "pidx", "pcnt", "qidx", "qcnt"]
     params += [f"pre_{v}" for v in sorted(c.pop_vars[PRE])] + [f"post_{v}" for v in sorted(c.pop_vars["post"])]
     params += [f"tr_{t.name}" for t in c.traces if not (layout == "arrival" and t.side == PRE)]

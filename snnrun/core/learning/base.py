@@ -93,7 +93,15 @@ class LearningRule:
     # ----------------------------------------------------------------- binding
     def bind(self, conn: Any) -> None:
         """Attach to ``conn``: switch on the population traces the code reads (``x_pre``,
-        ``x_post``), resolve the model against the connection."""
+        ``x_post``), resolve the model against the connection.  Errors name the field
+        under ``learning`` (``learning.on_pre: line 1: unknown symbol 'x'``)."""
+        try:
+            self._bind(conn)
+        except ParamError as exc:
+            field = exc.field if exc.field.startswith("learning") else f"learning.{exc.field}"
+            raise ParamError(field, exc.message) from None
+
+    def _bind(self, conn: Any) -> None:
         self.conn = conn
         used = code_symbols(self.model)
         for end, pop in ((PRE, conn.source), ("post", conn.target)):

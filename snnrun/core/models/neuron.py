@@ -183,9 +183,12 @@ def compile_neuron(model: NeuronModel, values: Mapping[str, Any], dt: float) -> 
         scope.const(name, consts[name], "constant")
     refrac = 0.0 if model.input else refractory_ms(float(values.get("refrac_ms") or 0.0), dt)
     init = {}
-    for table in (model.state, model.slow):
+    for field, table in (("state", model.state), ("slow", model.slow)):
         for name, text in table.items():
-            init[name] = float(_in("state", lambda: const_value(text, scope, f"the initial value of {name!r}"), name))
+            try:
+                init[name] = float(const_value(text, scope, f"the initial value of {name!r}"))
+            except ModelError as exc:
+                raise _tag(ModelError(f"initial value of {name!r}: {exc.message}", symbol=name), field) from None
     why_slow = "it is slow state shared by the batch (the batch's increments are summed)"
     for name in model.state:
         scope.var(name, role="state variable", write="set")
@@ -246,6 +249,11 @@ def _in(field: str, fn: Any, symbol: Optional[str] = None) -> Any:
         if symbol and exc.symbol is None:
             exc.symbol = symbol
         raise
+
+
+def _tag(exc: ModelError, field: str) -> ModelError:
+    exc.field = field
+    return exc
 
 
 def field_of(exc: ModelError) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .ir import Assign, Bin, BoolOp, Call, Cmp, Cond, Expr, If, Lit, Num, Sym, Un
+from .ir import Assign, Bin, BoolOp, Cmp, Cond, Expr, Lit, Num, Sym, Un
 
 _AUG = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
 

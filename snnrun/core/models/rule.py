@@ -36,7 +36,7 @@ import dataclasses
 import math
 from typing import Any, Mapping, Optional
 
-from .fold import FLOAT, Scope, const_value, fold_block, fold_expr, type_of
+from .fold import FLOAT, Scope, const_value, fold_block, type_of
 from .ir import Assign, Bin, Expr, If, ModelError, Num, Sym, Un, map_expr, parse_block, symbols
 from .neuron import Param, apply_presets, check_names, check_params, param_scope, _in
 

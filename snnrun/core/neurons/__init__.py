@@ -3,7 +3,7 @@
 Each kind is a :class:`~snnrun.core.models.neuron.NeuronModel` (its equations as data)
 registered with :func:`register_neuron`; ``kind: equations`` takes a model from the config."""
 
-from . import adaptive, izhikevich, lif, simple  # noqa: F401  (registration)
+from . import adaptive, equations, izhikevich, lif, simple  # noqa: F401  (registration)
 from .adaptive import AdaptiveLIF, AdaptiveLIFParams, DiehlCook, DiehlCookParams
 from .base import NEURONS, NeuronParams, Population, register_neuron
 from .izhikevich import Izhikevich, IzhikevichParams

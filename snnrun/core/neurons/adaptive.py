@@ -29,7 +29,7 @@
 
 from __future__ import annotations
 
-from ..models.neuron import NeuronModel, Param
+from ..models.neuron import Param
 from .base import register_neuron
 from .lif import LIF_MODEL
 

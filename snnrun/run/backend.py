@@ -1,0 +1,33 @@
+"""Choosing the simulation backend for a run, and refusing rules the task cannot drive."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+
+from ..config.validate import ConfigError
+from ..core.simulate import make_simulator
+
+
+def make_backend(net: Any, counted: list, backend: str, device: torch.device) -> Any:
+    """The simulator for ``backend`` (a config error where it cannot run); prints one line
+    naming the backend that runs and, when ``auto`` does not pick the fused kernel, why."""
+    if device.type != "cpu" and backend == "numba":
+        raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
+    try:
+        sim = make_simulator(net, counted, backend)
+    except ValueError as exc:
+        raise ConfigError("backend", str(exc).removeprefix("backend: ")) from None
+    print(f"snnrun: backend: {sim.note}", file=sys.stderr)
+    return sim
+
+
+def check_rewards(net: Any, task: str) -> None:
+    """A rule that reads the reward cannot learn in a task that gives none: refuse it."""
+    for name, conn in net.connections.items():
+        if conn.rule is not None and conn.learning_enabled and conn.rule.compiled.uses_reward:
+            raise ConfigError(f"network.connections.{name}.learning",
+                              f"{conn.rule.kind} reads the reward, but the {task} task gives none; reward-modulated "
+                              f"rules learn in RL tasks (train: rl)")
