@@ -27,6 +27,8 @@ populations:
   MP:  {kind: mcculloch_pitts, n: 4, v_thresh_mv: 0.5}
   CV:  {kind: lif, shape: [2, 4, 4], traces: true}
   LO:  {kind: lif, shape: [2, 2, 2], traces: true}
+  EQ:  {kind: equations, n: 4, params: {tau_ms: 10.0}, state: {v: 0.0}, update: "v = v * exp(-dt / tau_ms) + I",
+        threshold: "v >= 1.0", reset: "v = 0.0"}
 connections:
   d:   {kind: dense, source: X, target: L, weight: {dist: normal, mean: 0.5, std: 0.1}, wmin: 0, wmax: 1, norm: 5.0,
         learning: {kind: post_pre, nu_pre: 1.0e-4, nu_post: 1.0e-2, reduction: mean}}
@@ -42,6 +44,9 @@ connections:
   cv:  {kind: conv2d, source: X, target: CV, kernel_size: 3, stride: 1, padding: 0, learning: {kind: post_pre}}
   lo:  {kind: local, source: X, target: LO, kernel_size: 3, stride: 3, learning: {kind: post_pre}, norm: 1.0}
   sp:  {kind: sparse, source: X, target: L, density: 0.5, learning: {kind: post_pre}}
+  eq:  {kind: dense, source: X, target: EQ, weight: 0.3, wmin: 0, wmax: 1,
+        learning: {kind: equations, params: {nu: 0.01}, traces: {pre: {side: pre, tau_ms: 20.0, set: 1.0}},
+                   on_post: "w += nu * pre"}}
 """
 
 

@@ -60,7 +60,6 @@ def _zoo(one_spike: bool) -> dict:
         pops[f"P_{name}"] = cfg["populations"]["P"]
         for cname, c in cfg["connections"].items():
             conns[f"{cname}_{name}"] = {**c, "source": "X" if c["source"] == "X" else f"P_{name}", "target": f"P_{name}"}
-    pops["X"]["one_spike"] = one_spike
     return {"populations": pops, "connections": conns}
 
 

@@ -258,7 +258,7 @@ connections:
     assert 1100 * 1000 >= PREPASS_SYNAPSES
     ref, fast = _pair(text)
     rs, fs = TorchSimulator(ref, ["Y"]), FusedSimulator(fast, ["Y"])
-    assert "c0_ahead" in fs.source(["X"])
+    assert "prepass(" in fs.source(["X"])  # the ahead-of-time pass (lib.prepass) is in the program
     x = torch.rand(240, 2, 1100, generator=torch.Generator().manual_seed(4)) < 0.05
     for k, learning in enumerate([False, True, False]):
         cr = rs.run({"X": x[80 * k:80 * (k + 1)]}, learning)["Y"]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-import numpy as np
 import torch
 
 import numba  # noqa: F401  (ImportError here makes the backend unavailable)
@@ -17,7 +16,9 @@ import numba  # noqa: F401  (ImportError here makes the backend unavailable)
 from ..encoders import BernoulliTrain
 from ..models.rng import presentation_seed
 from ..network import Network
-from .codegen import Ctx, Kernel, add_connection, add_population, add_rule, rule_layout
+from .codegen import Ctx, Program, add_connection, add_population, add_rule, ahead, rule_layout
+from .frame import Frame
+from .loader import library
 from .patch import is_patch
 from .rule_piece import supported
 
@@ -47,7 +48,7 @@ def unsupported_reason(net: Network) -> Optional[str]:
 
 
 class FusedSimulator:
-    """Runs presentations with the network's fused kernel; state shared with the network."""
+    """Runs presentations with the network's fused program; state shared with the network."""
 
     backend = "numba"
 
@@ -60,43 +61,42 @@ class FusedSimulator:
         for name in self.counted:
             if name not in net.populations:
                 raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
-        self._built: dict[tuple, tuple] = {}
-        self._static: dict[tuple, tuple] = {}
-        self._sigs: dict[tuple, Any] = {}
+        self._frames: dict[tuple, Frame] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
 
-    def _kernel(self, inputs: tuple) -> Kernel:
+    def program(self, inputs: tuple) -> Program:
+        """The program for inputs ``((population, prob | u8_3 | f32_3), ...)``."""
         net = self.net
-        K = Kernel()
+        prog = Program()
         given = dict(inputs)
         pops = list(net.populations.values())
         for k, (name, pop) in enumerate(net.populations.items()):
-            add_population(K, k, name, pop, name in self.counted, given)
+            add_population(prog, k, name, pop, name in self.counted, given)
         conns = list(net.connections.values())
         for k, conn in enumerate(conns):
-            add_connection(K, k, conn, pops)
+            add_connection(prog, k, conn, pops)
         for k, conn in enumerate(conns):
             if conn.rule is not None and conn.learning_enabled:
-                add_rule(K, k, conn, pops)
-        return K
-
-    def _build(self, inputs: tuple) -> Kernel:
-        return self._kernel(inputs)
+                add_rule(prog, k, conn, pops)
+        return prog
 
     def source(self, input_names: Sequence[str], probabilities: bool = False) -> str:
-        """The generated kernel's source (for inspection; pieces are in the kernel cache)."""
-        return self._kernel(tuple((n, probabilities) for n in input_names)).source()
+        """The program's calls and slots, readable (the pieces' code is in the kernel cache)."""
+        prog = self.program(tuple((n, "prob" if probabilities else "u8_3") for n in input_names))
+        lines = [f"{c.phase:5s} {getattr(c.dispatcher, '__name__', '?')}({', '.join(c.args)})"
+                 + (f"  [if connection {c.ahead[0]} {'is' if c.ahead[1] else 'is not'} propagated ahead]" if c.ahead else "")
+                 for c in prog.calls]
+        return "\n".join(lines) + "\n"
 
-    def _chunks(self, batch: int, learning: bool, K: Kernel) -> list[tuple[int, int]]:
+    def _chunks(self, batch: int, learning: bool, prog: Program) -> list[tuple[int, int]]:
         """Split the batch over threads for inference (learning writes shared weights)."""
         n = min(self.threads, batch)
-        if learning or n <= 1 or K.parallel:
+        if learning or n <= 1 or prog.parallel:
             return [(0, batch)]
         size = -(-batch // n)
         return [(b, min(b + size, batch)) for b in range(0, batch, size)]
 
-    # ----------------------------------------------------------------- run
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
         net = self.net
@@ -108,61 +108,39 @@ class FusedSimulator:
         T, batch = net._check_inputs(shaped, n_steps)
         if batch != net.batch or net._plan is None:
             net.allocate(batch)
-        key = tuple(sorted((k, k in probs) for k in inputs))
-        if key not in self._built:
-            self._built[key] = self._build(key)
-        K = self._built[key]
+        key = tuple(sorted((k, "prob" if k in probs else ("u8_3" if v.dtype in (torch.bool, torch.uint8) else "f32_3"))
+                           for k, v in inputs.items()))
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = Frame(self.program(key))
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)
             if buf is None or buf.shape != (batch, pop.n):
                 buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32)
             buf.zero_()
-        static = self._static.get(key)
-        if static is None or static[0] != net.generation:
-            static = self._static[key] = (net.generation, [e.get() if e.static else None for e in K.ext],
-                                          [(i, e.get) for i, e in enumerate(K.ext) if not e.static])
         learn = bool(learning)
         ctx = Ctx(net, inputs, probs, T, batch, learn, self.counts)
-        args = list(static[1])
-        for i, get in static[2]:
-            args[i] = get(ctx)
+        frame.fill(ctx, net.generation)
+        conns = list(net.connections.values())
+        F, A, n_setup, n_step = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))
         for pop in net.populations.values():
             pop.learning = learn
-        glue, fns = self._linked(key, K, args)
         seed = presentation_seed()
-        chunks = self._chunks(batch, learn, K)
+        run = library().run
+        chunks = self._chunks(batch, learn, frame.prog)
+        args = (F, frame.P, frame.S, frame.I, A, n_setup, n_step)
         if len(chunks) == 1:
-            glue(T, learn, seed, 0, fns, *args)
-        else:  # inference: batch slices in parallel threads (the kernel releases the GIL)
-            jobs = []
-            for b0, b1 in chunks:  # slices along axis 0 stay contiguous; others are copied (and written back)
-                sliced = [a if e.axis is None else (a[b0:b1] if e.axis == 0 else np.ascontiguousarray(
-                    a[(slice(None),) * e.axis + (slice(b0, b1),)])) for a, e in zip(args, K.ext)]
-                sliced = [a.copy() if e.name.endswith("_pos") else a for a, e in zip(sliced, K.ext)]
-                jobs.append(((b0, b1), (T, learn, seed, b0, fns, *sliced)))
-            with ThreadPoolExecutor(len(jobs)) as pool:
-                list(pool.map(lambda job: glue(*job[1]), jobs))
-            for (b0, b1), job in jobs:
-                for a, part, e in zip(args, job[5:], K.ext):
-                    if e.written and e.axis not in (None, 0):
-                        a[(slice(None),) * e.axis + (slice(b0, b1),)] = part
-        positions = {e.name: a for e, a in zip(K.ext, args) if e.name.endswith("_pos")}
-        for k, conn in enumerate(net.connections.values()):
+            run(T, learn, seed, 0, batch, *args)
+        else:  # inference: sample ranges in parallel threads (the kernel releases the GIL)
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                list(pool.map(lambda c: run(T, learn, seed, c[0], c[1], *args), chunks))
+        for conn in conns:
             if conn.max_delay > 0:
-                conn.pos = (int(positions[f"c{k}_pos"][0]) if len(chunks) == 1 else (conn.pos + T) % (conn.max_delay + 1))
+                conn.pos = (conn.pos + T) % (conn.max_delay + 1)
         if learn:
-            for conn in net.connections.values():
+            for conn in conns:
                 if conn.learning_enabled and conn.rule is not None and conn.rule.arrival:
                     conn.rule.clock += T
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}
-
-    def _linked(self, key: tuple, K: Kernel, args: list) -> tuple:
-        """The kernel and its functions' addresses for this call's argument types (compiled,
-        or loaded from the disk cache, the first time a type combination is met)."""
-        sig_key = (key, tuple(a.dtype for a, e in zip(args, K.ext) if e.name.endswith(("_xin", "_ext"))))
-        linked = self._sigs.get(sig_key)
-        if linked is None:
-            linked = self._sigs[sig_key] = K.link({e.name: a for e, a in zip(K.ext, args)})
-        return linked

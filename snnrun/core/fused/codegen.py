@@ -1,19 +1,19 @@
-"""Assemble a network's fused kernel: a small generated loop over the presentation that
-calls compiled pieces.
+"""Assemble a network's fused program: which compiled functions run, in which order, on
+which arrays.
 
-    setup:   spike lists of the carried-over spikes, delay-line lists, Bernoulli input,
-             the ahead-of-time pass of static input layers
-    for t in range(T):
-        every connection: propagate the source's (delayed) spikes into its target's input
-        every population: its model's step (neuron_piece)
-        if learning: every plastic connection's rule (rule_piece)
+    setup (once per presentation): spike lists of the carried-over spikes, delay-line lists,
+             Bernoulli input, the ahead-of-time pass of static input layers
+    every step: every connection propagates its source's (delayed) spikes into its target's
+             input; every population runs its model's step (neuron_piece)
+    every step, while learning: every plastic connection's rule (rule_piece), then lib's
+             apply of the accumulated weight increments
 
 Nothing here knows a neuron model or a learning rule: populations and rules bring their
-own pieces, printed from their definitions; connections are the generic propagation
-functions of ``lib.py`` chosen by connection kind.  Arguments are numpy views of the
-engine's torch tensors (zero copy); scratch arrays (spike lists, input buffers, weight
-increments) are allocated by the kernel.  Sizes are read from the arrays, so the kernel's
-text depends on the network's structure only.
+pieces, printed from their definitions; connections use ``lib.py``'s functions by kind.
+Every function has the one signature of :mod:`.fnptr`; a :class:`Program` lists the calls
+and the frame's slots (arrays: numpy views of the engine's torch tensors, zero copy, and
+scratch; integers), and ``lib.run`` executes it.  Sizes come from the arrays, parameter
+values from constant arrays: a program's pieces depend on the network's structure only.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from numba import types
 
-from .fnptr import addresses, type_source
-from .loader import library, load_source, typeof
-from .neuron_piece import indent, population_piece
+from .loader import library, load_source
+from .neuron_piece import population_piece
+from .patch import is_patch, patch_csr
 from .rule_piece import rule_piece
 
 PARALLEL_SYNAPSES = 1 << 22  # dense layers at least this large propagate on all threads
@@ -35,16 +34,7 @@ PREPASS_SYNAPSES = 1 << 20   # static input layers at least this large are propa
 PREPASS_TILE = 512           # post neurons per tile of the ahead-of-time pass (measured best of 16..2048)
 PREPASS_MAX_FLOATS = 1 << 26  # ... when its current buffer (T x B x n_post) stays under 256 MB
 
-I32_2 = types.Array(types.int32, 2, "C")
-I32_1 = types.Array(types.int32, 1, "C")
-I32_3 = types.Array(types.int32, 3, "C")
-F32_2 = types.Array(types.float32, 2, "C")
-F32_1 = types.Array(types.float32, 1, "C")
-B_1 = types.Array(types.boolean, 1, "C")
-B_3 = types.Array(types.boolean, 3, "C")
-I64_1 = types.Array(types.int64, 1, "C")
-SCALARS = {"t": types.int64, "T": types.int64, "learning": types.boolean, "seed": types.int64, "b0": types.int64,
-           "defer": types.boolean, "clock": types.int64}
+NP_KINDS = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "u8": np.uint8, "b": np.bool_}
 
 
 def as_array(t: torch.Tensor) -> np.ndarray:
@@ -67,154 +57,125 @@ class Ctx:
 
 
 @dataclasses.dataclass
-class Ext:
-    """A kernel argument from Python: ``get()`` returns it (a numpy array or scalar);
-    ``static`` arguments are views valid until the network re-allocates, others are made
-    per call by ``get(ctx)`` (:class:`Ctx`); ``axis`` is the batch axis (to split inference
-    across threads)."""
+class Slot:
+    """An array (``kind`` like ``f32_2``) or integer (``int``) of the frame.  ``when`` says
+    how long its value lasts: ``state`` (until the network re-allocates), ``scratch`` (for a
+    batch size and number of steps), ``call`` (one presentation), ``fixed``."""
 
     name: str
-    get: Callable[[], Any]
-    static: bool = True
-    axis: Optional[int] = None
-    written: bool = False  # state the kernel writes (copied back when a batch slice was copied)
+    kind: str
+    get: Callable[..., Any]
+    when: str
 
 
 @dataclasses.dataclass
 class Call:
-    """A compiled function the kernel calls through a pointer: parameter ``name`` of the
-    kernel, the numba ``dispatcher``, and its arguments (kernel names, or ``(code, type)``)."""
-
-    name: str
     dispatcher: Any
-    args: list
+    args: list       # slot names
+    phase: str       # setup | prop (connections, every step) | step (populations) | learn
+    ahead: Optional[tuple] = None  # (connection index, needed value of its ahead flag)
 
 
-class Kernel:
-    """The kernel of one network structure (see the module docstring)."""
+class Program:
+    """The calls and slots of one network structure (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.ext: list[Ext] = []
-        self.local_types: dict[str, Any] = {"B": types.int64}
-        self.setup: list[str] = []
-        self.prop: list[str] = []  # per step: connections (first)
-        self.step: list[str] = []  # per step: populations
-        self.learn: list[str] = []
+        self.slots: dict[str, Slot] = {}
         self.calls: list[Call] = []
         self.parallel = False
-        self.written: set[str] = set()  # input buffers some connection already adds into
+        self.ahead: list[int] = []        # connections propagated ahead when possible
+        self.written: set[str] = set()    # input buffers some connection already adds into
 
-    def arg(self, name: str, get: Callable[[], Any], static: bool = True, axis: Optional[int] = None,
-            written: bool = False) -> str:
-        self.ext.append(Ext(name, get, static, axis, written))
+    def slot(self, name: str, kind: str, get: Callable[..., Any], when: str = "state") -> str:
+        if name not in self.slots:
+            self.slots[name] = Slot(name, kind, get, when)
         return name
 
-    def local(self, name: str, nbtype: Any, alloc: str) -> str:
-        self.local_types[name] = nbtype
-        self.setup.append(f"{name} = {alloc}")
-        return name
+    def fixed(self, name: str, value: Any) -> str:
+        """An integer (or constant array) fixed by the structure and parameters."""
+        kind = "int" if isinstance(value, (int, np.integer, bool)) else f"{_kind_of(value)}"
+        return self.slot(name, kind, lambda x, value=value: value, "fixed")
 
-    def call(self, dispatcher: Any, args: list, where: list, pad: int = 0) -> None:
-        """Call ``dispatcher(*args)`` at the end of ``where`` (indented by ``pad``)."""
-        name = f"f{len(self.calls)}"
-        self.calls.append(Call(name, dispatcher, args))
-        code = ", ".join(a if isinstance(a, str) else a[0] for a in args)
-        where.append(" " * pad + f"{name}({code})")
+    def scratch(self, name: str, kind: str, shape: Callable[[Ctx], tuple]) -> str:
+        """A work array of the kernel, re-allocated (zeros) when ``shape(ctx)`` changes."""
+        return self.slot(name, kind, shape, "scratch")
 
-    def lib(self, fn: str, args: list, where: list, pad: int = 0) -> None:
-        self.call(getattr(library(), fn), args, where, pad)
+    def call(self, dispatcher: Any, args: list, phase: str, ahead: Optional[tuple] = None) -> None:
+        self.calls.append(Call(dispatcher, args, phase, ahead))
 
-    def types_of(self, values: dict) -> dict:
-        env = dict(SCALARS)
-        env.update(self.local_types)
-        env.update({name: typeof(v) for name, v in values.items()})
-        return env
-
-    def link(self, values: dict) -> tuple[Any, np.ndarray]:
-        """For the argument types of ``values`` (ext name -> value): compile (or load) every
-        called function, print the kernel calling them through pointers; returns (the
-        kernel, the functions' address array)."""
-        env = self.types_of(values)
-        sigs = [types.none(*(env[a] if isinstance(a, str) else a[1] for a in c.args)) for c in self.calls]
-        fns = addresses([(c.dispatcher, sig) for c, sig in zip(self.calls, sigs)])
-        return load_source(self.source(sigs), "snnrun_kernel").kernel, fns
-
-    def source(self, sigs: Optional[list] = None) -> str:
-        """The kernel's text (``sigs``: the called functions' signatures; without them, a
-        readable version for inspection)."""
-        params = ["T", "learning", "seed", "b0", "fns"] + [e.name for e in self.ext]
-        head = []
-        consts = []
-        for k, c in enumerate(self.calls):
-            ft = type_source(types.FunctionType(sigs[k])) if sigs else "..."
-            consts.append(f"FT{k} = {ft}")
-            head.append(f"{c.name} = fn_at(fns, {k}, FT{k})")
-        body = head + self.setup + ["for t in range(T):"] + indent(self.prop + self.step or ["pass"], 4)
-        body += indent(["if learning:"] + indent(self.learn or ["pass"], 4), 4)
-        return ("import numpy as np\nfrom numba import njit, types\nfrom snnrun.core.fused.fnptr import fn_at\n\n"
-                + "\n".join(consts) + "\n\n\n"
-                f"@njit(cache=True, nogil=True)\ndef kernel({', '.join(params)}):\n" + "\n".join(indent(body, 4)) + "\n")
+    def lib(self, fn: str, args: list, phase: str, ahead: Optional[tuple] = None) -> None:
+        self.call(getattr(library(), fn), args, phase, ahead)
 
 
-def _piece_dispatcher(source: str) -> Any:
+def _kind_of(value: np.ndarray) -> str:
+    name = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.uint8: "u8", np.bool_: "b"}[value.dtype.type]
+    return f"{name}_{value.ndim}"
+
+
+def _piece(source: str) -> Any:
     return load_source(source, "snnrun_piece").piece
 
 
-def lit(value: Any) -> tuple:
-    """A literal kernel argument (int64 or bool)."""
-    if isinstance(value, bool):
-        return (repr(value), types.boolean)
-    return (f"np.int64({int(value)})", types.int64)
+def _bind(prog: Program, prefix: str, spec: list, given: dict[str, str]) -> list[str]:
+    """The program slots of a piece's arguments ``spec``: ``given`` maps argument names to
+    slot names; any other argument must be a slot ``<prefix>_<name>``."""
+    out = []
+    for name, kind in spec:
+        slot = given.get(name, f"{prefix}_{name}")
+        if slot not in prog.slots:
+            raise KeyError(f"fused program: no slot {slot!r} for argument {name!r}")
+        if prog.slots[slot].kind != kind:
+            raise TypeError(f"fused program: slot {slot!r} is {prog.slots[slot].kind}, the piece wants {kind}")
+        out.append(slot)
+    return out
 
 
 # ----------------------------------------------------------------------------- populations
-def add_population(K: Kernel, k: int, name: str, pop: Any, counted: bool, inputs: dict) -> None:
-    """State views, scratch arrays and the model's step piece of population k."""
-    from ..models.rng import input_stream
+def add_population(prog: Program, k: int, name: str, pop: Any, counted: bool, inputs: dict) -> None:
+    """State views, scratch arrays and the model's step of population k (``inputs``: name ->
+    ``prob`` for Bernoulli trains, ``u8_3`` for spikes, ``f32_3`` for values)."""
+    from ..models.rng import input_stream, one_spike_stream
 
     P = f"p{k}"
     c = pop.compiled
     given = name in inputs
-    prob = inputs.get(name, False)
-    K.arg(f"{P}_s", lambda pop=pop: as_array(pop.s.view(pop.batch, -1)), axis=0)
-    K.setup.append(f"B = {P}_s.shape[0]")
-    n = f"{P}_s.shape[1]"
-    K.local(f"{P}_idx", I32_2, f"np.empty((B, {n}), np.int32)")
-    K.local(f"{P}_cnt", I32_1, "np.zeros(B, np.int32)")
-    K.lib("spike_list", [f"{P}_s", f"{P}_idx", f"{P}_cnt"], K.setup)
-    args: list = ["t", "learning", "seed", lit(pop.stream), "b0"]
-    if c.input:
-        if prob:  # Bernoulli input: drawn for the whole presentation (models.rng)
-            K.arg(f"{P}_thr", lambda x, name=name: thresholds(x.probs[name].prob, x.batch), static=False, axis=0)
-            K.local(f"{P}_xin", B_3, f"np.empty((T, B, {n}), np.bool_)")
-            K.lib("bernoulli_fill", [f"{P}_thr", f"{P}_xin", "seed", lit(input_stream(k)), "b0"], K.setup)
-        else:
-            K.arg(f"{P}_xin", lambda x, name=name: steps(x.inputs[name], x.T, x.batch, True), static=False, axis=1)
-        args.append(f"{P}_xin")
+    prob = inputs.get(name) == "prob"
+    n = pop.n
+    prog.slot(f"{P}_s", "b_2", lambda pop=pop: as_array(pop.s.view(pop.batch, -1)))
+    prog.scratch(f"{P}_idx", "i32_2", lambda x, n=n: (x.batch, n))
+    prog.scratch(f"{P}_cnt", "i32_1", lambda x: (x.batch,))
+    prog.lib("spike_list", [f"{P}_s", f"{P}_idx", f"{P}_cnt"], "setup")
+    prog.fixed(f"{P}_stream", one_spike_stream(k))
+    xin = "u8_3"
+    if c.input and prob:  # Bernoulli input: drawn for the whole presentation (models.rng)
+        prog.slot(f"{P}_thr", "i64_2", lambda x, name=name: thresholds(x.probs[name].prob, x.batch), "call")
+        prog.scratch(f"{P}_xin", "u8_3", lambda x, n=n: (x.T, x.batch, n))
+        prog.fixed(f"{P}_instream", input_stream(k))
+        prog.lib("bernoulli_fill", [f"{P}_thr", f"{P}_xin", f"{P}_instream"], "setup")
+    elif c.input:
+        xin = inputs[name]  # u8_3 (spikes) or f32_3 (values)
+        prog.slot(f"{P}_xin", xin, lambda x, name=name: steps(x.inputs[name], x.T, x.batch, True), "call")
     else:
-        args.append(K.local(f"{P}_ie", F32_2, f"np.zeros((B, {n}), np.float32)"))
+        prog.scratch(f"{P}_ie", "f32_2", lambda x, n=n: (x.batch, n))
         if c.uses_inh:
-            args.append(K.local(f"{P}_ii", F32_2, f"np.zeros((B, {n}), np.float32)"))
+            prog.scratch(f"{P}_ii", "f32_2", lambda x, n=n: (x.batch, n))
         if given:
-            args.append(K.arg(f"{P}_ext", lambda x, name=name: steps(x.inputs[name], x.T, x.batch, False),
-                              static=False, axis=1))
-    args += [f"{P}_s", f"{P}_idx", f"{P}_cnt"]
+            prog.slot(f"{P}_ext", "f32_3", lambda x, name=name: steps(x.inputs[name], x.T, x.batch, False), "call")
     if c.refrac > 0:
-        args.append(K.arg(f"{P}_ref", lambda pop=pop: as_array(pop.refrac_count.view(pop.batch, -1)), axis=0))
+        prog.slot(f"{P}_ref", "f32_2", lambda pop=pop: as_array(pop.refrac_count.view(pop.batch, -1)))
     if pop.traces:
-        args.append(K.arg(f"{P}_x", lambda pop=pop: as_array(pop.x.view(pop.batch, -1)), axis=0))
+        prog.slot(f"{P}_x", "f32_2", lambda pop=pop: as_array(pop.x.view(pop.batch, -1)))
     if counted:
-        args.append(K.arg(f"{P}_count", lambda x, name=name: x.counts[name].numpy(), static=False, axis=0))
+        prog.slot(f"{P}_count", "i32_2", lambda x, name=name: x.counts[name].numpy(), "call")
     for v, _ in c.fast:
-        args.append(K.arg(f"{P}_{v}", lambda pop=pop, v=v: as_array(getattr(pop, v).view(pop.batch, -1)), axis=0))
+        prog.slot(f"{P}_st_{v}", "f32_2", lambda pop=pop, v=v: as_array(getattr(pop, v).view(pop.batch, -1)))
     for v, _ in c.slow:
-        args.append(K.arg(f"{P}_{v}", lambda pop=pop, v=v: as_array(getattr(pop, v).view(-1))))
+        prog.slot(f"{P}_sl_{v}", "f32_1", lambda pop=pop, v=v: as_array(getattr(pop, v).view(-1)))
     for v in c.slow_incremented:
-        args.append(K.local(f"{P}_d_{v}", F32_1, f"np.zeros({n}, np.float32)"))
-    source, _, consts = population_piece(pop, ext=given and not c.input, counted=counted)
-    values = np.array(consts, np.float32)
-    args.append(K.arg(f"{P}_c", lambda values=values: values))
-    K.call(_piece_dispatcher(source), args, K.step)
+        prog.scratch(f"{P}_d_{v}", "f32_1", lambda x, n=n: (n,))
+    source, spec, consts = population_piece(pop, ext=given and not c.input, counted=counted, xin=xin)
+    prog.fixed(f"{P}_c", np.array(consts, np.float32))
+    prog.call(_piece(source), _bind(prog, P, spec, {}), "step")
 
 
 # ----------------------------------------------------------------------------- connections
@@ -223,67 +184,80 @@ def target_buffer(conn: Any, pops: list) -> str:
     return f"{T}_ii" if (conn.receptor_inh and conn.target.compiled.uses_inh) else f"{T}_ie"
 
 
-def add_connection(K: Kernel, k: int, conn: Any, pops: list) -> None:
+def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
     """Event-driven propagation of connection k (lib.py's functions by kind)."""
-    from .patch import add_patch_connection, is_patch
-
     C = f"c{k}"
     S = f"p{pops.index(conn.source)}"
     out = target_buffer(conn, pops)
-    if is_patch(conn):
-        add_patch_connection(K, C, S, out, conn)
-        K.written.add(out)
-        return
     diag = conn.kind == "one_to_one"
-    K.arg(f"{C}_w", lambda conn=conn: as_array(conn.w))
     n_pre, n_post = conn.source.n, conn.target.n
+    if is_patch(conn):
+        patch_slots(prog, C, conn)
+        prog.lib("prop_patch", [f"{S}_idx", f"{S}_cnt", f"{C}_ptr", f"{C}_ep", f"{C}_el", f"{C}_w", out,
+                                f"{C}_cout", f"{C}_P", f"{C}_shared"], "prop")
+        prog.written.add(out)
+        return
+    prog.slot(f"{C}_w", "f32_1" if diag else "f32_2", lambda conn=conn: as_array(conn.w))
     if conn.max_delay > 0:
-        K.arg(f"{C}_ring", lambda conn=conn: as_array(conn.ring.view(conn.max_delay + 1, conn.ring.shape[1], -1)), axis=1,
-              written=True)
-        K.arg(f"{C}_pos", lambda x, conn=conn: np.array([conn.pos], np.int64), static=False)
-        K.local(f"{C}_ridx", I32_3, f"np.empty(({C}_ring.shape[0], B, {S}_s.shape[1]), np.int32)")
-        K.local(f"{C}_rcnt", I32_2, f"np.zeros(({C}_ring.shape[0], B), np.int32)")
-        K.lib("ring_lists", [f"{C}_ring", f"{C}_ridx", f"{C}_rcnt"], K.setup)
-        K.lib("ring_push", [f"{C}_ring", f"{C}_ridx", f"{C}_rcnt", f"{C}_pos", f"{S}_idx", f"{S}_cnt"], K.prop)
+        L = conn.max_delay + 1
+        prog.slot(f"{C}_ring", "f32_3", lambda conn=conn: as_array(conn.ring.view(L, conn.ring.shape[1], -1)))
+        prog.slot(f"{C}_pos0", "int", lambda x, conn=conn: int(conn.pos), "call")
+        prog.scratch(f"{C}_ridx", "i32_3", lambda x, n=n_pre: (L, x.batch, n))
+        prog.scratch(f"{C}_rcnt", "i32_2", lambda x: (L, x.batch))
+        prog.lib("ring_lists", [f"{C}_ring", f"{C}_ridx", f"{C}_rcnt"], "setup")
+        prog.lib("ring_push", [f"{C}_ring", f"{C}_ridx", f"{C}_rcnt", f"{S}_idx", f"{S}_cnt", f"{C}_pos0"], "prop")
         if conn.delays is None:
-            K.lib("prop_ring_diag" if diag else "prop_ring_rows", [f"{C}_ridx", f"{C}_rcnt", f"{C}_pos", f"{C}_w", out], K.prop)
+            prog.fixed(f"{C}_diag", int(diag))
+            prog.lib("prop_ring", [f"{C}_ridx", f"{C}_rcnt", f"{C}_w", out, f"{C}_pos0", f"{C}_diag"], "prop")
         else:
-            K.arg(f"{C}_dptr", lambda conn=conn: delay_csr(conn)[0].numpy())
-            K.arg(f"{C}_dcol", lambda conn=conn: delay_csr(conn)[1].numpy())
-            K.lib("prop_delays", [f"{C}_ridx", f"{C}_rcnt", f"{C}_pos", f"{C}_dptr", f"{C}_dcol", f"{C}_w", out], K.prop)
+            prog.slot(f"{C}_dptr", "i64_1", lambda conn=conn: delay_csr(conn)[0].numpy())
+            prog.slot(f"{C}_dcol", "i32_1", lambda conn=conn: delay_csr(conn)[1].numpy())
+            prog.lib("prop_delays", [f"{C}_ridx", f"{C}_rcnt", f"{C}_dptr", f"{C}_dcol", f"{C}_w", out, f"{C}_pos0"],
+                     "prop")
     elif diag:
-        K.lib("prop_diag", [f"{S}_idx", f"{S}_cnt", f"{C}_w", out], K.prop)
+        prog.lib("prop_diag", [f"{S}_idx", f"{S}_cnt", f"{C}_w", out], "prop")
     else:
         fn, args = "prop_rows", [f"{S}_idx", f"{S}_cnt", f"{C}_w", out]
         if n_pre * n_post >= PARALLEL_SYNAPSES:
-            K.parallel = True
+            prog.parallel = True
             fn = "prop_rows_par"
-            args.append(K.arg(f"{C}_acc", lambda n_post=n_post: _chunks(n_post)))
-        if conn.source.compiled.input and out not in K.written and n_pre * n_post >= PREPASS_SYNAPSES:
+            args.append(prog.scratch(f"{C}_acc", "f32_2", lambda x, n=n_post: _chunks(n)))
+        spikes_in = prog.slots.get(f"{S}_xin") is not None and prog.slots[f"{S}_xin"].kind == "u8_3"
+        if spikes_in and out not in prog.written and n_pre * n_post >= PREPASS_SYNAPSES:
             # a static input layer: propagated for the whole presentation ahead of the loop
-            K.parallel = True
-            K.arg(f"{C}_ahead", lambda x, conn=conn: ahead(conn, x), static=False)
-            K.arg(f"{C}_cur", lambda x, conn=conn: ahead_buffer(conn, x), static=False, axis=1)
-            K.setup.append(f"if {C}_ahead:")
-            K.lib("prepass", [f"{S}_xin", f"{S}_idx", f"{S}_cnt", f"{C}_w", f"{C}_cur", lit(PREPASS_TILE)], K.setup, 4)
-            K.prop.append(f"if {C}_ahead:")
-            K.lib("prepass_add", [f"{C}_cur", "t", out], K.prop, 4)
-            K.prop.append("else:")
-            K.lib(fn, args, K.prop, 4)
+            prog.parallel = True
+            prog.ahead.append(k)
+            nt = -(-n_post // PREPASS_TILE)
+            prog.scratch(f"{C}_cur", "f32_4", lambda x, conn=conn, nt=nt: (
+                (nt, x.batch, x.T, PREPASS_TILE) if ahead(conn, x) else (0, x.batch, 0, PREPASS_TILE)))
+            prog.lib("prepass", [f"{S}_xin", f"{S}_idx", f"{S}_cnt", f"{C}_w", f"{C}_cur"], "setup", (k, True))
+            prog.lib("prepass_add", [f"{C}_cur", out], "prop", (k, True))
+            prog.lib(fn, args, "prop", (k, False))
         else:
-            K.lib(fn, args, K.prop)
+            prog.lib(fn, args, "prop")
     if conn.b is not None:
-        K.arg(f"{C}_bias", lambda conn=conn: as_array(conn.b.view(-1)))
-        K.lib("add_bias", [f"{C}_bias", out], K.prop)
-    K.written.add(out)
+        prog.slot(f"{C}_bias", "f32_1", lambda conn=conn: as_array(conn.b.view(-1)))
+        prog.lib("add_bias", [f"{C}_bias", out], "prop")
+    prog.written.add(out)
+
+
+def patch_slots(prog: Program, C: str, conn: Any) -> None:
+    prog.slot(f"{C}_w", "f32_1", lambda conn=conn: as_array(conn.w.view(-1)))
+    for k, (part, kind) in enumerate((("pidx", "i32_2"), ("ptr", "i64_1"), ("ep", "i32_1"), ("el", "i32_1"))):
+        prog.slot(f"{C}_{part}", kind, lambda conn=conn, k=k: patch_csr(conn)[k].numpy())
+    g = conn.geom
+    prog.fixed(f"{C}_cout", int(g.c_out))
+    prog.fixed(f"{C}_P", int(g.patch_size))
+    prog.fixed(f"{C}_shared", int(conn.kind == "conv2d"))
 
 
 def steps(x: torch.Tensor, T: int, batch: int, spikes: bool) -> np.ndarray:
-    """An input ``[T, B, *shape]`` as ``[T, B, n]``: spikes keep bool/uint8, others float32."""
+    """An input ``[T, B, *shape]`` as ``[T, B, n]``: spikes as uint8 (bool viewed, no copy),
+    values (and currents) as float32."""
     x = x[:T].reshape(T, batch, -1)
-    if not spikes or x.dtype not in (torch.bool, torch.uint8):
-        x = x.to(torch.float32)
-    return x.contiguous().numpy()
+    if spikes and x.dtype in (torch.bool, torch.uint8):
+        return x.contiguous().numpy().view(np.uint8)
+    return x.to(torch.float32).contiguous().numpy()
 
 
 def thresholds(prob: torch.Tensor, batch: int) -> np.ndarray:
@@ -301,27 +275,11 @@ def ahead(conn: Any, x: Ctx) -> bool:
     return bool(not (x.learn and plastic) and x.T * x.batch * nt * PREPASS_TILE <= PREPASS_MAX_FLOATS)
 
 
-def ahead_buffer(conn: Any, x: Ctx) -> np.ndarray:
-    nt = -(-conn.target.n // PREPASS_TILE)
-    shape = (nt, x.batch, x.T, PREPASS_TILE) if ahead(conn, x) else (0, x.batch, 0, PREPASS_TILE)
-    return np.zeros(shape, np.float32)
-
-
-def reward_array(rule: Any, x: Ctx) -> np.ndarray:
-    """The network's reward as ``[B]`` float32 (1 in episode mode: the eligibility)."""
-    r = x.net.reward
-    if rule.episode:
-        r = torch.ones(())
-    elif rule.compiled.reward_in_step and r.dim() != 0:
-        raise ValueError(f"{rule.kind} takes one scalar reward per step (got one per sample)")
-    return np.ascontiguousarray(r.to(torch.float32).expand(x.batch).numpy())
-
-
-def _chunks(n_post: int) -> np.ndarray:
+def _chunks(n_post: int) -> tuple:
     import numba
 
     nthreads = numba.get_num_threads()
-    return np.zeros((nthreads, -(-n_post // nthreads)), np.float32)
+    return (nthreads, -(-n_post // nthreads))
 
 
 def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -346,8 +304,6 @@ def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ----------------------------------------------------------------------------- rules
 def rule_layout(conn: Any) -> str:
-    from .patch import is_patch
-
     if is_patch(conn):
         return "patch"
     if conn.rule.arrival:
@@ -355,8 +311,19 @@ def rule_layout(conn: Any) -> str:
     return "diag" if conn.kind == "one_to_one" else "dense"
 
 
-def add_rule(K: Kernel, k: int, conn: Any, pops: list) -> None:
-    """The rule piece of plastic connection k, with its traces, accumulators and flags."""
+def _pop_kinds(prog: Program, P: str, pop: Any) -> tuple[dict, dict]:
+    """Kinds and slots of a population's variables, as rules read them (``x_pre`` ...)."""
+    kinds, slots = {"s": "b_2", "x": "f32_2", "refrac_count": "f32_2"}, {"s": f"{P}_s", "x": f"{P}_x",
+                                                                         "refrac_count": f"{P}_ref"}
+    for v, _ in pop.compiled.fast:
+        kinds[v], slots[v] = "f32_2", f"{P}_st_{v}"
+    for v, _ in pop.compiled.slow:
+        kinds[v], slots[v] = "f32_1", f"{P}_sl_{v}"
+    return kinds, slots
+
+
+def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
+    """The rule piece of plastic connection k, then lib's apply of its weight increments."""
     from ..models.rule import PRE
 
     rule = conn.rule
@@ -364,49 +331,71 @@ def add_rule(K: Kernel, k: int, conn: Any, pops: list) -> None:
     R, C = f"r{k}", f"c{k}"
     S, Tg = f"p{pops.index(conn.source)}", f"p{pops.index(conn.target)}"
     layout = rule_layout(conn)
-    masked = conn.mask is not None
-    source, params, consts = rule_piece(c, layout, lo=conn.wmin, hi=conn.wmax, masked=masked,
-                                        slow_pre=set(conn.source.slow_state), slow_post=set(conn.target.slow_state),
-                                        scale=rule.scale)
-    values = np.array(consts, np.float32)
-    names: dict[str, Any] = {"t": "t", "pidx": f"{S}_idx", "pcnt": f"{S}_cnt", "qidx": f"{Tg}_idx", "qcnt": f"{Tg}_cnt"}
-    K.arg(f"{R}_clock", lambda x, rule=rule: int(rule.clock), static=False)
-    names["clock"] = (f"{R}_clock + t", types.int64)
-    names["w"] = f"{C}_w" if layout != "patch" else f"{C}_wf"
-    names["reward"] = K.arg(f"{R}_reward", lambda x, rule=rule: reward_array(rule, x), static=False)
-    if c.reward_linear:
-        names["defer"] = K.arg(f"{R}_defer", lambda x, rule=rule: bool(rule.episode), static=False)
-        names["elig"] = K.arg(f"{R}_elig", lambda rule=rule: as_array(rule.elig))
-    names["c"] = K.arg(f"{R}_c", lambda values=values: values)
-    for end, P in (("pre", S), ("post", Tg)):
-        for v in c.pop_vars[end]:
-            names[f"{end}_{v}"] = f"{P}_ref" if v == "refrac_count" else f"{P}_{v}"
+    pre_kinds, pre_slots = _pop_kinds(prog, S, conn.source)
+    post_kinds, post_slots = _pop_kinds(prog, Tg, conn.target)
+    source, spec, consts = rule_piece(c, layout, slow_pre=set(conn.source.slow_state),
+                                      slow_post=set(conn.target.slow_state), scale=rule.scale,
+                                      pre_kinds=pre_kinds, post_kinds=post_kinds)
+    flat = layout in ("diag", "patch")
+    wk = "f32_1" if flat else "f32_2"
+    given = {"pidx": f"{S}_idx", "pcnt": f"{S}_cnt", "qidx": f"{Tg}_idx", "qcnt": f"{Tg}_cnt", "w": f"{C}_w"}
+    given.update({f"pre_{v}": pre_slots[v] for v in c.pop_vars[PRE]})
+    given.update({f"post_{v}": post_slots[v] for v in c.pop_vars["post"]})
+    prog.fixed(f"{R}_c", np.array(consts, np.float32))
+    prog.slot(f"{R}_clock0", "int", lambda x, rule=rule: int(rule.clock), "call")
+    prog.slot(f"{R}_reward", "f32_1", lambda x, rule=rule: reward_array(rule, x), "call")
     for t in c.traces:
         if not (layout == "arrival" and t.side == PRE):
-            names[f"tr_{t.name}"] = K.arg(f"{R}_tr_{t.name}", lambda rule=rule, t=t: as_array(
-                getattr(rule, t.name).view(rule.batch, -1)), axis=0)
+            prog.slot(f"{R}_tr_{t.name}", "f32_2", lambda rule=rule, t=t: as_array(getattr(rule, t.name).view(rule.batch, -1)))
     for name, _, _ in c.synapse:
-        names[f"sv_{name}"] = K.arg(f"{R}_sv_{name}", lambda rule=rule, name=name: as_array(getattr(rule, name)))
-    if masked:
-        names["mask"] = K.arg(f"{R}_mask", lambda conn=conn, layout=layout: as_array(
-            conn.mask.expand_as(conn.w).contiguous().view(-1) if layout == "patch" else conn.mask))
-    flat = layout in ("diag", "patch")
-    shape = f"{names['w']}.shape"
-    for target in sorted({t.target for t in c.terms()}):
-        names[f"d_{target}"] = K.local(f"{R}_d_{target}", types.Array(types.float32, 1 if flat else 2, "C"),
-                                       f"np.zeros({shape}, np.float32)")
+        prog.slot(f"{R}_sv_{name}", wk, lambda rule=rule, name=name, flat=flat: as_array(
+            getattr(rule, name).view(-1) if flat else getattr(rule, name)))
+    nw = conn.w.numel()
+    w_shape = (lambda x, nw=nw: (nw,)) if flat else (lambda x, s=tuple(conn.w.shape): s)
+    for target in sorted({t.target for t in c.terms()} | {"w"}):
+        prog.scratch(f"{R}_d_{target}", wk, w_shape)
     if layout == "patch":
-        from .patch import rule_args
-
-        names["tr_row"] = K.local(f"{R}_tf", B_1, f"np.zeros({names['w']}.size, np.bool_)")
-        names["tr_col"] = K.local(f"{R}_tl", I64_1, f"np.zeros({names['w']}.size, np.int64)")
-        names["tn"] = K.local(f"{R}_tn", I64_1, "np.zeros(1, np.int64)")
-        names.update(rule_args(K, C, conn))
+        prog.scratch(f"{R}_tr_row", "b_1", lambda x, nw=nw: (nw,))
+        prog.scratch(f"{R}_tr_col", "i64_1", lambda x, nw=nw: (nw + 1,))
+        given.update(pidx_p=f"{C}_pidx", ptr=f"{C}_ptr", ep=f"{C}_ep", el=f"{C}_el", c_out=f"{C}_cout", P_=f"{C}_P",
+                     shared=f"{C}_shared")
     else:
-        names["tr_row"] = K.local(f"{R}_tr", B_1, f"np.zeros({S}_s.shape[1], np.bool_)")
-        names["tr_col"] = K.local(f"{R}_tc", B_1, f"np.zeros({Tg}_s.shape[1], np.bool_)")
+        n_rows, n_cols = (conn.source.n, conn.target.n) if layout != "diag" else (nw, nw)
+        prog.scratch(f"{R}_tr_row", "b_1", lambda x, n=n_rows: (n,))
+        prog.scratch(f"{R}_tr_col", "b_1", lambda x, n=n_cols: (n,))
+        prog.scratch(f"{R}_rl", "i64_1", lambda x, n=n_rows: (n + 1,))
+        prog.scratch(f"{R}_cl", "i64_1", lambda x, n=n_cols: (n + 1,))
     if layout == "arrival":
-        names["last"] = K.arg(f"{R}_last", lambda rule=rule: as_array(rule.last), axis=0)
-        names["tables"] = K.arg(f"{R}_tables", lambda rule=rule: as_array(rule.tables))
-        names.update(dptr=f"{C}_dptr", dcol=f"{C}_dcol", ridx=f"{C}_ridx", rcnt=f"{C}_rcnt", pos=f"{C}_pos")
-    K.call(_piece_dispatcher(source), [names[p] for p in params], K.learn)
+        prog.slot(f"{R}_last", "i64_3", lambda rule=rule: as_array(rule.last))
+        prog.slot(f"{R}_tables", "f32_2", lambda rule=rule: as_array(rule.tables))
+        given.update(dptr=f"{C}_dptr", dcol=f"{C}_dcol", ridx=f"{C}_ridx", rcnt=f"{C}_rcnt", pos0=f"{C}_pos0")
+    prog.call(_piece(source), _bind(prog, R, spec, given), "learn")
+    # the increments: touched rows and columns (or listed entries), clamped, masked
+    import math
+
+    flags = (1 if math.isfinite(conn.wmin) else 0) | (2 if math.isfinite(conn.wmax) else 0)
+    mask = None
+    if conn.mask is not None:
+        flags |= 4
+        mask = (lambda conn=conn, flat=flat: as_array(conn.mask.expand_as(conn.w).contiguous().view(-1) if flat
+                                                       else conn.mask))
+    prog.slot(f"{R}_mask", wk, mask or (lambda: np.zeros((1,) * (1 if flat else 2), np.float32)))
+    prog.slot(f"{R}_elig", wk, (lambda rule=rule, flat=flat: as_array(rule.elig.view(-1) if flat else rule.elig))
+              if c.reward_linear else (lambda: np.zeros((1,) * (1 if flat else 2), np.float32)))
+    prog.fixed(f"{R}_lohi", np.array([conn.wmin if math.isfinite(conn.wmin) else 0.0,
+                                      conn.wmax if math.isfinite(conn.wmax) else 0.0], np.float32))
+    prog.slot(f"{R}_flags", "int", lambda x, rule=rule, flags=flags: flags | (8 if rule.episode else 0), "call")
+    apply = {"dense": "apply_dense", "arrival": "apply_dense", "diag": "apply_diag", "patch": "apply_list"}[layout]
+    lists = [f"{R}_rl", f"{R}_cl"] if layout != "patch" else []
+    prog.lib(apply, [f"{C}_w", f"{R}_d_w", f"{R}_tr_row", f"{R}_tr_col", *lists, f"{R}_mask", f"{R}_elig",
+                     f"{R}_lohi", f"{R}_flags"], "learn")
+
+
+def reward_array(rule: Any, x: Ctx) -> np.ndarray:
+    """The network's reward as ``[B]`` float32 (1 in episode mode: the eligibility)."""
+    r = x.net.reward
+    if rule.episode:
+        r = torch.ones(())
+    elif rule.compiled.reward_in_step and r.dim() != 0:
+        raise ValueError(f"{rule.kind} takes one scalar reward per step (got one per sample)")
+    return np.ascontiguousarray(r.to(torch.float32).expand(x.batch).numpy())

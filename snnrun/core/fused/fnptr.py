@@ -1,12 +1,13 @@
-"""First-class function values made from addresses, so a kernel calls its compiled pieces
-without linking them in (its compile time does not include theirs) and without Python
-converting function objects on every call.
+"""The fused backend's calling convention: every compiled piece has one signature,
 
-Python side: :func:`addresses` gives, for each (dispatcher, signature), the address of its
-compiled code (numba's calling convention) and of its C wrapper, packed in an int64 array.
-Kernel side: ``fn_at(addrs, k, FT)`` (an intrinsic) returns the k-th of them as a value of
-first-class function type ``FT`` (a module-level ``types.FunctionType`` constant in the
-kernel's source), which numba calls through the pointer.
+    piece(t, learning, seed, b0, b1, P, S, I, a)
+
+``t`` the step, ``learning`` the switch, ``seed`` the presentation's seed, ``[b0, b1)`` the
+samples to run, ``P`` the data addresses and ``S`` the shapes (``[n, 4]``) of every array of
+the network's frame, ``I`` its integers, ``a`` this call's slots in them.  A piece views its
+arrays with :func:`view` (no copy, no reference counting).  With one signature, the loop
+that calls the pieces (``lib.run``) is compiled once per installation and calls each piece
+through its address (:func:`call`): a new network compiles only its own pieces.
 """
 
 from __future__ import annotations
@@ -16,53 +17,71 @@ from typing import Any, Sequence
 import numpy as np
 from numba import types
 from numba.core import cgutils
-from numba.experimental.function_type import _get_jit_address, _get_wrapper_address
+from numba.experimental.function_type import _get_jit_address
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
+
+I64_1 = types.Array(types.int64, 1, "C")
+I64_2 = types.Array(types.int64, 2, "C")
+ABI = types.none(types.int64, types.boolean, types.int64, types.int64, types.int64, I64_1, I64_2, I64_1, I64_1)
+
+#: array kinds of a frame: name -> (numba dtype, ndim)
+KINDS = {f"{name}{nd}": (dt, nd) for name, dt in (("f32_", types.float32), ("i32_", types.int32), ("i64_", types.int64),
+                                                 ("u8_", types.uint8), ("b_", types.boolean))
+         for nd in (1, 2, 3, 4)}
 
 
-def addresses(pairs: Sequence[tuple[Any, Any]]) -> np.ndarray:
-    """``[jit_0, c_0, jit_1, c_1, ...]`` for (dispatcher, signature) pairs (compiled first)."""
-    out = np.zeros(2 * len(pairs), np.int64)
-    for k, (dispatcher, sig) in enumerate(pairs):
-        dispatcher.compile(sig)
-        out[2 * k] = _get_jit_address(dispatcher, sig)
-        out[2 * k + 1] = _get_wrapper_address(dispatcher, sig)
+def addresses(dispatchers: Sequence[Any]) -> np.ndarray:
+    """The addresses of the pieces' compiled code (compiled for :data:`ABI` first)."""
+    out = np.zeros(len(dispatchers), np.int64)
+    for k, dispatcher in enumerate(dispatchers):
+        dispatcher.compile(ABI)
+        out[k] = _get_jit_address(dispatcher, ABI)
     return out
 
 
 @intrinsic
-def fn_at(typingctx: Any, addrs: Any, k: Any, ftref: Any) -> Any:
-    """The k-th function of ``addrs`` as a value of type ``ftref`` (a FunctionType)."""
-    ft = ftref.instance_type if isinstance(ftref, types.TypeRef) else ftref
-    if not isinstance(ft, types.FunctionType):
+def view(typingctx: Any, P: Any, S: Any, k: Any, kind: Any) -> Any:
+    """Array ``k`` of the frame as a C-contiguous array of ``kind`` (e.g. ``"f32_2"``)."""
+    if not isinstance(kind, types.StringLiteral) or kind.literal_value not in KINDS:
         return None
+    dtype, ndim = KINDS[kind.literal_value]
+    arrty = types.Array(dtype, ndim, "C")
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        arr_v, k_v, _ = args
-        arr = context.make_array(sig.args[0])(context, builder, arr_v)
-        i = builder.mul(k_v, k_v.type(2))
-        jit = builder.load(cgutils.get_item_pointer(context, builder, sig.args[0], arr, [i]))
-        c = builder.load(cgutils.get_item_pointer(context, builder, sig.args[0], arr, [builder.add(i, i.type(1))]))
-        voidptr = context.get_value_type(types.voidptr)
-        sfunc = cgutils.create_struct_proxy(ft)(context, builder)
-        sfunc.c_addr = builder.inttoptr(c, voidptr)
-        sfunc.py_addr = voidptr(None)
-        sfunc.jit_addr = builder.inttoptr(jit, voidptr)
-        return sfunc._getvalue()
+        p_v, s_v, k_v, _ = args
+        parr = context.make_array(sig.args[0])(context, builder, p_v)
+        sarr = context.make_array(sig.args[1])(context, builder, s_v)
+        addr = builder.load(cgutils.get_item_pointer(context, builder, sig.args[0], parr, [k_v]))
+        shape = [builder.load(cgutils.get_item_pointer(context, builder, sig.args[1], sarr,
+                                                       [k_v, context.get_constant(types.intp, d)]))
+                 for d in range(ndim)]
+        llty = context.get_data_type(dtype)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(llty))
+        strides = [itemsize] * ndim
+        for d in range(ndim - 2, -1, -1):
+            strides[d] = builder.mul(strides[d + 1], shape[d + 1])
+        ary = context.make_array(arrty)(context, builder)
+        populate_array(ary, data=builder.inttoptr(addr, llty.as_pointer()), shape=shape, strides=strides,
+                       itemsize=itemsize, meminfo=None)
+        return ary._getvalue()
 
-    return ft(addrs, k, ftref), codegen
+    return arrty(P, S, k, kind), codegen
 
 
-def type_source(t: Any) -> str:
-    """Python source re-creating numba type ``t`` (arrays, scalars, function types)."""
-    if isinstance(t, types.Array):
-        return f"types.Array(types.{t.dtype}, {t.ndim}, {t.layout!r})"
-    if isinstance(t, types.FunctionType):
-        sig = t.signature
-        args = ", ".join(type_source(a) for a in sig.args)
-        return f"types.FunctionType(types.{sig.return_type}({args}))"
-    if isinstance(t, (types.Integer, types.Float, types.Boolean)):
-        return f"types.{t}"
-    if t in (types.none, types.void):
-        return "types.none"
-    raise TypeError(f"no source for numba type {t}")
+@intrinsic
+def call(typingctx: Any, addr: Any, t: Any, learning: Any, seed: Any, b0: Any, b1: Any, P: Any, S: Any, I: Any,
+         a: Any) -> Any:
+    """Call the piece at ``addr`` (numba's calling convention, :data:`ABI`)."""
+    argtys = ABI.args
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        vals = [context.cast(builder, v, ty, want) for v, ty, want in zip(args[1:], sig.args[1:], argtys)]
+        fnty = context.call_conv.get_function_type(types.none, argtys)
+        status, _ = context.call_conv.call_function(builder, builder.inttoptr(args[0], fnty.as_pointer()),
+                                                    types.none, argtys, vals)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return types.none(addr, t, learning, seed, b0, b1, P, S, I, a), codegen

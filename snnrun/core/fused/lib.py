@@ -1,27 +1,93 @@
-"""The fused backend's generic building blocks: spike lists, propagation, delay lines, the
-ahead-of-time input pass, Bernoulli input.  Numba functions compiled once per installation
-for the array types they meet (cached on disk) and called from a network's kernel through
-function pointers, so a new network compiles none of them again.
+"""The fused backend's generic building blocks, all with the one signature of ``fnptr``:
+spike lists, propagation by connection kind, delay lines, the ahead-of-time pass of static
+input layers, Bernoulli input, weight updates -- and ``run``, the loop over the steps of a
+presentation that calls a network's pieces through their addresses.  Compiled once per
+installation (cached on disk); a new network compiles none of it.
 
 This file is not imported: :func:`snnrun.core.fused.loader.library` compiles its text,
 preceded by the counter-based RNG functions of :mod:`snnrun.core.models.rng` (``mix``,
 ``step_key``, ``site_key``, ``draw``, jitted from the very same Python source), as a module
 named by the hash of both texts, so numba's disk cache never serves code older than either.
 
-Shapes: spikes ``s [B, n]`` (bool), spike lists ``idx [B, n]`` / ``cnt [B]`` (int32),
-dense weights ``w [n_pre, n_post]``, currents ``out [B, n_post]`` (float32).
+Each function's docstring lists its slots ``a``: arrays (``view(P, S, a[k], kind)``) and
+integers (``I[a[k]]``).  Shapes: spikes ``s [B, n]``, spike lists ``idx [B, n]`` / ``cnt [B]``,
+dense weights ``w [n_pre, n_post]``, currents ``out [B, n_post]``; samples ``b0 <= b < b1``.
+Delay lines advance with the step: the slot written at step t is ``(pos0 + t) % L``.
 """
 
 import numpy as np
 from numba import njit, prange
 
-OPTS = dict(cache=True, nogil=True)
+from snnrun.core.fused.fnptr import call, view
+
+# called only through addresses: no Python or C wrappers to build
+OPTS = dict(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
+
+@njit(inline="always")
+def _calls(c0, c1, t, learning, seed, b0, b1, F, P, S, I, A):
+    """Calls c0..c1-1.  The first 16 each get a call instruction of their own, so the
+    processor predicts every indirect call's target (one shared site would mispredict)."""
+    c = c0
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    if c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+    while c < c1:
+        call(F[c], t, learning, seed, b0, b1, P, S, I, A[c])
+        c += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def run(T, learning, seed, b0, b1, F, P, S, I, A, n_setup, n_step):
+    """A presentation: calls ``[0, n_setup)`` once, then every step ``[n_setup, n_setup +
+    n_step)`` and, while learning, the rest (``F``: addresses, ``A[c]``: call c's slots)."""
+    n = F.shape[0]
+    for c in range(n_setup):
+        call(F[c], 0, learning, seed, b0, b1, P, S, I, A[c])
+    for t in range(T):
+        _calls(n_setup, n_setup + n_step, t, learning, seed, b0, b1, F, P, S, I, A)
+        if learning:
+            _calls(n_setup + n_step, n, t, learning, seed, b0, b1, F, P, S, I, A)
 
 
 @njit(**OPTS)
-def spike_list(s, idx, cnt):
-    """``idx[b, :cnt[b]]``: the neurons spiking in ``s[b]``, ascending."""
-    for b in range(s.shape[0]):
+def spike_list(t, learning, seed, b0, b1, P, S, I, a):
+    """[s b_2, idx i32_2, cnt i32_1]: ``idx[b, :cnt[b]]`` the neurons spiking in ``s[b]``."""
+    s, idx, cnt = view(P, S, a[0], "b_2"), view(P, S, a[1], "i32_2"), view(P, S, a[2], "i32_1")
+    for b in range(b0, b1):
         c = 0
         for j in range(s.shape[1]):
             if s[b, j]:
@@ -31,108 +97,117 @@ def spike_list(s, idx, cnt):
 
 
 @njit(**OPTS)
-def prop_rows(idx, cnt, w, out):
-    """Dense: add the weight row of every spiking presynaptic neuron."""
+def prop_rows(t, learning, seed, b0, b1, P, S, I, a):
+    """[idx, cnt, w f32_2, out f32_2]: dense, the weight row of every spiking neuron."""
+    idx, cnt, w, out = view(P, S, a[0], "i32_2"), view(P, S, a[1], "i32_1"), view(P, S, a[2], "f32_2"), view(P, S, a[3], "f32_2")
     n = w.shape[1]
-    for b in range(cnt.shape[0]):
+    for b in range(b0, b1):
         for q in range(cnt[b]):
             i = idx[b, q]
             for j in range(n):
                 out[b, j] += w[i, j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def prop_rows_par(idx, cnt, w, out, acc):
-    """Dense, large: post neurons split into one chunk per thread (``acc [threads, chunk]``)."""
+@njit(parallel=True, **OPTS)
+def prop_rows_par(t, learning, seed, b0, b1, P, S, I, a):
+    """[idx, cnt, w, out, acc f32_2]: dense and large, post neurons in one chunk per thread."""
+    idx, cnt, w, out = view(P, S, a[0], "i32_2"), view(P, S, a[1], "i32_1"), view(P, S, a[2], "f32_2"), view(P, S, a[3], "f32_2")
+    acc = view(P, S, a[4], "f32_2")
     n = w.shape[1]
     nthreads, chunk = acc.shape
-    for b in range(cnt.shape[0]):
+    for b in range(b0, b1):
         for ch in prange(nthreads):
             j0 = ch * chunk
             j1 = min(j0 + chunk, n)
-            a = acc[ch, :max(j1 - j0, 0)]
-            a[:] = 0.0
-            for q in range(cnt[b]):
-                row = w[idx[b, q], j0:j1]
-                for j in range(j1 - j0):
-                    a[j] += row[j]
             for j in range(j1 - j0):
-                out[b, j0 + j] += a[j]
+                acc[ch, j] = 0.0
+            for q in range(cnt[b]):
+                i = idx[b, q]
+                for j in range(j1 - j0):
+                    acc[ch, j] += w[i, j0 + j]
+            for j in range(j1 - j0):
+                out[b, j0 + j] += acc[ch, j]
 
 
 @njit(**OPTS)
-def prop_diag(idx, cnt, w, out):
-    """One-to-one: neuron i drives neuron i with weight ``w[i]``."""
-    for b in range(cnt.shape[0]):
+def prop_diag(t, learning, seed, b0, b1, P, S, I, a):
+    """[idx, cnt, w f32_1, out]: one-to-one, neuron i drives neuron i with ``w[i]``."""
+    idx, cnt, w, out = view(P, S, a[0], "i32_2"), view(P, S, a[1], "i32_1"), view(P, S, a[2], "f32_1"), view(P, S, a[3], "f32_2")
+    for b in range(b0, b1):
         for q in range(cnt[b]):
             i = idx[b, q]
             out[b, i] += w[i]
 
 
 @njit(**OPTS)
-def add_bias(bias, out):
-    for b in range(out.shape[0]):
+def add_bias(t, learning, seed, b0, b1, P, S, I, a):
+    """[bias f32_1, out]."""
+    bias, out = view(P, S, a[0], "f32_1"), view(P, S, a[1], "f32_2")
+    for b in range(b0, b1):
         for j in range(out.shape[1]):
             out[b, j] += bias[j]
 
 
 @njit(**OPTS)
-def ring_lists(ring, ridx, rcnt):
-    """Spike lists of every slot of a delay line ``ring [L, B, n]``."""
+def ring_lists(t, learning, seed, b0, b1, P, S, I, a):
+    """[ring f32_3, ridx i32_3, rcnt i32_2]: spike lists of every slot of a delay line."""
+    ring, ridx, rcnt = view(P, S, a[0], "f32_3"), view(P, S, a[1], "i32_3"), view(P, S, a[2], "i32_2")
     for slot in range(ring.shape[0]):
-        for b in range(ring.shape[1]):
+        for b in range(b0, b1):
             c = 0
             for i in range(ring.shape[2]):
-                if ring[slot, b, i]:
+                if ring[slot, b, i] != 0:
                     ridx[slot, b, c] = i
                     c += 1
             rcnt[slot, b] = c
 
 
 @njit(**OPTS)
-def ring_push(ring, ridx, rcnt, pos, idx, cnt):
-    """Write this step's spikes into slot ``pos[0]`` of the delay line."""
-    p = pos[0]
-    for b in range(cnt.shape[0]):
-        ring[p, b, :] = False
+def ring_push(t, learning, seed, b0, b1, P, S, I, a):
+    """[ring, ridx, rcnt, idx, cnt; int pos0]: this step's spikes into slot (pos0 + t) % L."""
+    ring, ridx, rcnt = view(P, S, a[0], "f32_3"), view(P, S, a[1], "i32_3"), view(P, S, a[2], "i32_2")
+    idx, cnt = view(P, S, a[3], "i32_2"), view(P, S, a[4], "i32_1")
+    p = (I[a[5]] + t) % ring.shape[0]
+    for b in range(b0, b1):
+        for i in range(ring.shape[2]):
+            ring[p, b, i] = 0.0
         for q in range(cnt[b]):
-            ring[p, b, idx[b, q]] = True
+            ring[p, b, idx[b, q]] = 1.0
             ridx[p, b, q] = idx[b, q]
         rcnt[p, b] = cnt[b]
 
 
 @njit(**OPTS)
-def prop_ring_rows(ridx, rcnt, pos, w, out):
-    """Uniform delay, dense: advance ``pos`` and propagate the slot now due."""
-    L = ridx.shape[0]
-    p = (pos[0] + 1) % L
-    pos[0] = p
-    for b in range(rcnt.shape[1]):
-        for q in range(rcnt[p, b]):
-            i = ridx[p, b, q]
-            for j in range(w.shape[1]):
-                out[b, j] += w[i, j]
+def prop_ring(t, learning, seed, b0, b1, P, S, I, a):
+    """[ridx, rcnt, w f32_2 or f32_1, out; ints pos0, diag]: uniform delay, the slot due
+    (the oldest: (pos0 + t + 1) % L), dense or one-to-one."""
+    ridx, rcnt, out = view(P, S, a[0], "i32_3"), view(P, S, a[1], "i32_2"), view(P, S, a[3], "f32_2")
+    p = (I[a[4]] + t + 1) % ridx.shape[0]
+    if I[a[5]]:
+        w1 = view(P, S, a[2], "f32_1")
+        for b in range(b0, b1):
+            for q in range(rcnt[p, b]):
+                i = ridx[p, b, q]
+                out[b, i] += w1[i]
+    else:
+        w = view(P, S, a[2], "f32_2")
+        for b in range(b0, b1):
+            for q in range(rcnt[p, b]):
+                i = ridx[p, b, q]
+                for j in range(w.shape[1]):
+                    out[b, j] += w[i, j]
 
 
 @njit(**OPTS)
-def prop_ring_diag(ridx, rcnt, pos, w, out):
-    """Uniform delay, one-to-one: advance ``pos`` and propagate the slot now due."""
+def prop_delays(t, learning, seed, b0, b1, P, S, I, a):
+    """[ridx, rcnt, dptr i64_1, dcol i32_1, w, out; int pos0]: per-synapse delays; synapses
+    grouped by (pre neuron i, delay d) -> post neurons ``dcol[dptr[i L + d]:dptr[i L + d + 1]]``;
+    the slot written d steps ago feeds delay d."""
+    ridx, rcnt = view(P, S, a[0], "i32_3"), view(P, S, a[1], "i32_2")
+    dptr, dcol, w, out = view(P, S, a[2], "i64_1"), view(P, S, a[3], "i32_1"), view(P, S, a[4], "f32_2"), view(P, S, a[5], "f32_2")
     L = ridx.shape[0]
-    p = (pos[0] + 1) % L
-    pos[0] = p
-    for b in range(rcnt.shape[1]):
-        for q in range(rcnt[p, b]):
-            i = ridx[p, b, q]
-            out[b, i] += w[i]
-
-
-@njit(**OPTS)
-def prop_delays(ridx, rcnt, pos, dptr, dcol, w, out):
-    """Per-synapse delays: synapses grouped by (pre neuron i, delay d) -> post neurons
-    ``dcol[dptr[i L + d]:dptr[i L + d + 1]]``; the slot written d steps ago feeds delay d."""
-    L = ridx.shape[0]
-    p0 = pos[0]
-    for b in range(rcnt.shape[1]):
+    p0 = (I[a[6]] + t) % L
+    for b in range(b0, b1):
         for d in range(L):
             slot = (p0 - d) % L
             for q in range(rcnt[slot, b]):
@@ -141,70 +216,73 @@ def prop_delays(ridx, rcnt, pos, dptr, dcol, w, out):
                 for jj in range(dptr[base], dptr[base + 1]):
                     j = dcol[jj]
                     out[b, j] += w[i, j]
-    pos[0] = (p0 + 1) % L
 
 
 @njit(**OPTS)
-def prop_patch(idx, cnt, ptr, ep, el, w, out, c_out, P, shared):
-    """conv2d (``shared``: kernel entry p of channel co at ``co P + p``) or local (``(l P + p)
-    c_out + co``): each spike adds its entries to the c_out neurons of every position whose
-    patch holds it (``L = n_post / c_out`` positions)."""
+def prop_patch(t, learning, seed, b0, b1, P, S, I, a):
+    """[idx, cnt, ptr i64_1, ep i32_1, el i32_1, w f32_1, out; ints c_out, P, shared]:
+    conv2d (shared: entry p of channel co at ``co P + p``) or local (``(l P + p) c_out + co``):
+    each spike adds its entries to the c_out neurons of every position whose patch holds it."""
+    idx, cnt = view(P, S, a[0], "i32_2"), view(P, S, a[1], "i32_1")
+    ptr, ep, el = view(P, S, a[2], "i64_1"), view(P, S, a[3], "i32_1"), view(P, S, a[4], "i32_1")
+    w, out = view(P, S, a[5], "f32_1"), view(P, S, a[6], "f32_2")
+    c_out, np_, shared = I[a[7]], I[a[8]], I[a[9]]
     L = out.shape[1] // c_out
-    for b in range(cnt.shape[0]):
+    for b in range(b0, b1):
         for q in range(cnt[b]):
             i = idx[b, q]
             for e in range(ptr[i], ptr[i + 1]):
                 p = ep[e]
                 l = el[e]
                 for co in range(c_out):
-                    f = co * P + p if shared else (l * P + p) * c_out + co
+                    f = co * np_ + p if shared else (l * np_ + p) * c_out + co
                     out[b, co * L + l] += w[f]
 
 
 @njit(**OPTS)
-def bernoulli_fill(thr, gen, seed, stream, b0):
-    """``gen[t, b, j] = draw < thr[b, j]`` (models.rng): Bernoulli input spikes."""
-    T = gen.shape[0]
-    for b in range(thr.shape[0]):
+def bernoulli_fill(t, learning, seed, b0, b1, P, S, I, a):
+    """[thr i64_2, gen u8_3; int stream]: ``gen[t, b, j] = draw < thr[b, j]`` (models.rng)."""
+    thr, gen = view(P, S, a[0], "i64_2"), view(P, S, a[1], "u8_3")
+    stream = I[a[2]]
+    for b in range(b0, b1):
         for j in range(thr.shape[1]):
             p = thr[b, j]
-            if p <= 0:
-                for t in range(T):
-                    gen[t, b, j] = False
-                continue
-            for t in range(T):
-                gen[t, b, j] = draw(step_key(seed, stream, t), site_key(b0 + b, j)) < p  # noqa: F821 (prepended)
+            for tt in range(gen.shape[0]):
+                gen[tt, b, j] = 1 if p > 0 and draw(step_key(seed, stream, tt), site_key(b, j)) < p else 0  # noqa: F821 (prepended)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def prepass(x, idx, cnt, w, cur, tile):
-    """A static dense layer from an input population, for a whole presentation ahead of the
-    time loop: ``cur[tile, b, t, :]`` = the currents of step t (spikes of step t-1; step 0
-    gets the spikes carried over, ``idx/cnt``), each weight row read once and added to every
-    step its neuron fires in, tile by tile of post neurons.  Rows are added in ascending
-    presynaptic order, as step by step, so the currents are bit-identical."""
+@njit(parallel=True, **OPTS)
+def prepass(t, learning, seed, b0, b1, P, S, I, a):
+    """[xin u8_3, idx, cnt, w, cur f32_4]: a static dense layer from an input population for
+    a whole presentation ahead of the time loop: ``cur[tile, b, t, :]`` the currents of step t
+    (spikes of step t-1; step 0 gets the spikes carried over, idx/cnt), each weight row read
+    once and added to every step its neuron fires in, tile by tile of post neurons.  Rows are
+    added in ascending presynaptic order, as step by step: the currents are bit-identical."""
+    x, idx, cnt = view(P, S, a[0], "u8_3"), view(P, S, a[1], "i32_2"), view(P, S, a[2], "i32_1")
+    w, cur = view(P, S, a[3], "f32_2"), view(P, S, a[4], "f32_4")
     n_pre, n_post = w.shape
     T = x.shape[0]
-    NT = cur.shape[0]
-    for b in range(x.shape[1]):
+    NT, tile = cur.shape[0], cur.shape[3]
+    for b in range(b0, b1):
         ptr = np.zeros(n_pre + 1, np.int64)
-        for t in range(T - 1):
+        for tt in range(T - 1):
             for i in range(n_pre):
-                if x[t, b, i]:
+                if x[tt, b, i]:
                     ptr[i + 1] += 1
         for i in range(n_pre):
             ptr[i + 1] += ptr[i]
         when = np.empty(ptr[n_pre], np.int32)
         fill = ptr[:n_pre].copy()
-        for t in range(T - 1):
+        for tt in range(T - 1):
             for i in range(n_pre):
-                if x[t, b, i]:
-                    when[fill[i]] = t + 1
+                if x[tt, b, i]:
+                    when[fill[i]] = tt + 1
                     fill[i] += 1
         for k in prange(NT):
             j0 = k * tile
             width = min(tile, n_post - j0)
             acc = cur[k, b]
+            acc[:, :] = 0.0
             for q in range(cnt[b]):
                 row = w[idx[b, q], j0:j0 + width]
                 for jj in range(width):
@@ -213,25 +291,198 @@ def prepass(x, idx, cnt, w, cur, tile):
                 if ptr[i + 1] > ptr[i]:
                     row = w[i, j0:j0 + width]
                     for e in range(ptr[i], ptr[i + 1]):
-                        a = acc[when[e]]
+                        r = acc[when[e]]
                         for jj in range(width):
-                            a[jj] += row[jj]
+                            r[jj] += row[jj]
 
 
 @njit(**OPTS)
-def prepass_add(cur, t, out):
-    """Add step t's precomputed currents."""
+def prepass_add(t, learning, seed, b0, b1, P, S, I, a):
+    """[cur f32_4, out]: add step t's precomputed currents."""
+    cur, out = view(P, S, a[0], "f32_4"), view(P, S, a[1], "f32_2")
     tile = cur.shape[3]
     n = out.shape[1]
-    for b in range(out.shape[0]):
+    for b in range(b0, b1):
         for k in range(cur.shape[0]):
             j0 = k * tile
             for jj in range(min(tile, n - j0)):
                 out[b, j0 + jj] += cur[k, b, t, jj]
 
 
+@njit(inline="always")
+def _bounds(lohi, flags):
+    lo = lohi[0] if flags & 1 else -np.inf
+    hi = lohi[1] if flags & 2 else np.inf
+    return np.float32(lo), np.float32(hi)
+
+
+@njit(inline="always")
+def _add_row(wr, dr, lo, hi):
+    """wr += dr clamped to [lo, hi]; dr = 0 (two arrays only: the loop vectorises)."""
+    for j in range(wr.shape[0]):
+        v = wr[j] + dr[j]
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        wr[j] = v
+        dr[j] = 0.0
+
+
+@njit(inline="always")
+def _move_row(er, dr):
+    """er += dr; dr = 0 (episode mode: into the eligibility)."""
+    for j in range(er.shape[0]):
+        er[j] += dr[j]
+        dr[j] = 0.0
+
+
+@njit(inline="always")
+def _mask_row(wr, mr):
+    for j in range(wr.shape[0]):
+        wr[j] = wr[j] * mr[j]
+
+
+@njit(inline="always")
+def _add_one(w, d, elig, mask, f, lo, hi, flags):
+    """The same for one weight ``f`` of flat views."""
+    if flags & 8:
+        elig[f] += d[f]
+    else:
+        v = w[f] + d[f]
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        w[f] = v * mask[f] if flags & 4 else v
+    d[f] = 0.0
+
+
+@njit(inline="always")
+def _clamp_all(wf, mf, lo, hi, flags):
+    """At a presentation's first step every weight is clamped (normalisation may have moved
+    them), as the reference clamps all weights at every learning step."""
+    if not flags & 3 or flags & 8:
+        return
+    for f in range(wf.shape[0]):
+        v = wf[f]
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        wf[f] = v
+    if flags & 4:
+        for f in range(wf.shape[0]):
+            wf[f] = wf[f] * mf[f]
+
+
 @njit(**OPTS)
-def count_spikes(idx, cnt, count):
-    for b in range(cnt.shape[0]):
-        for q in range(cnt[b]):
-            count[b, idx[b, q]] += 1
+def apply_dense(t, learning, seed, b0, b1, P, S, I, a):
+    """[w f32_2, d f32_2, rows b_1, cols b_1, row list i64_1, column list i64_1, mask f32_2,
+    elig f32_2, lohi f32_1; int flags]: add the accumulated increments of the touched rows
+    and columns (listed; a row list of length -1 means every row; flags: 1 lower bound,
+    2 upper bound, 4 mask, 8 into the eligibility instead), clamp, mask, clear them."""
+    w, d = view(P, S, a[0], "f32_2"), view(P, S, a[1], "f32_2")
+    rows, cols = view(P, S, a[2], "b_1"), view(P, S, a[3], "b_1")
+    rl, cl = view(P, S, a[4], "i64_1"), view(P, S, a[5], "i64_1")
+    mask, elig, lohi = view(P, S, a[6], "f32_2"), view(P, S, a[7], "f32_2"), view(P, S, a[8], "f32_1")
+    flags = I[a[9]]
+    lo, hi = _bounds(lohi, flags)
+    n_pre, n_post = w.shape
+    nr, nc = rl[rl.shape[0] - 1], cl[cl.shape[0] - 1]
+    every = nr < 0
+    for q in range(n_pre if every else nr):
+        i = q if every else rl[q]
+        if flags & 8:
+            _move_row(elig[i], d[i])
+        else:
+            _add_row(w[i], d[i], lo, hi)
+            if flags & 4:
+                _mask_row(w[i], mask[i])
+    for q in range(0 if every else nc):
+        j = cl[q]  # the rest of the column (rows not touched), one loop per case
+        if flags & 8:
+            for i in range(n_pre):
+                if not rows[i]:
+                    elig[i, j] += d[i, j]
+                    d[i, j] = 0.0
+        elif flags & 4:
+            for i in range(n_pre):
+                if not rows[i]:
+                    v = w[i, j] + d[i, j]
+                    if v < lo:
+                        v = lo
+                    if v > hi:
+                        v = hi
+                    w[i, j] = v * mask[i, j]
+                    d[i, j] = 0.0
+        else:
+            for i in range(n_pre):
+                if not rows[i]:
+                    v = w[i, j] + d[i, j]
+                    if v < lo:
+                        v = lo
+                    if v > hi:
+                        v = hi
+                    w[i, j] = v
+                    d[i, j] = 0.0
+    if every:
+        rows[:] = False
+    for q in range(0 if every else nr):
+        rows[rl[q]] = False
+    for q in range(nc):
+        cols[cl[q]] = False
+    rl[rl.shape[0] - 1] = 0
+    cl[cl.shape[0] - 1] = 0
+    if t == 0:  # after the increments, as the reference's clamp of every weight
+        _clamp_all(w.ravel(), mask.ravel(), lo, hi, flags)
+
+
+@njit(**OPTS)
+def apply_diag(t, learning, seed, b0, b1, P, S, I, a):
+    """As apply_dense for one-to-one weights ``w [n]`` (rows and columns both index w)."""
+    w, d = view(P, S, a[0], "f32_1"), view(P, S, a[1], "f32_1")
+    rows, cols = view(P, S, a[2], "b_1"), view(P, S, a[3], "b_1")
+    rl, cl = view(P, S, a[4], "i64_1"), view(P, S, a[5], "i64_1")
+    mask, elig, lohi = view(P, S, a[6], "f32_1"), view(P, S, a[7], "f32_1"), view(P, S, a[8], "f32_1")
+    flags = I[a[9]]
+    lo, hi = _bounds(lohi, flags)
+    nr, nc = rl[rl.shape[0] - 1], cl[cl.shape[0] - 1]
+    if nr < 0:
+        for i in range(w.shape[0]):
+            _add_one(w, d, elig, mask, i, lo, hi, flags)
+        rows[:] = False
+    else:
+        for q in range(nr):
+            _add_one(w, d, elig, mask, rl[q], lo, hi, flags)
+        for q in range(nc):
+            if not rows[cl[q]]:
+                _add_one(w, d, elig, mask, cl[q], lo, hi, flags)
+        for q in range(nr):
+            rows[rl[q]] = False
+    for q in range(nc):
+        cols[cl[q]] = False
+    rl[rl.shape[0] - 1] = 0
+    cl[cl.shape[0] - 1] = 0
+    if t == 0:  # after the increments, as the reference's clamp of every weight
+        _clamp_all(w, mask, lo, hi, flags)
+
+
+@njit(**OPTS)
+def apply_list(t, learning, seed, b0, b1, P, S, I, a):
+    """[w f32_1, d f32_1, touched b_1, list i64_1, mask f32_1, elig f32_1, lohi f32_1; int
+    flags]: as apply_dense for the touched entries listed (conv2d / local kernels; the
+    list's length is kept in its last entry)."""
+    w, d = view(P, S, a[0], "f32_1"), view(P, S, a[1], "f32_1")
+    touched, lst = view(P, S, a[2], "b_1"), view(P, S, a[3], "i64_1")
+    mask, elig, lohi = view(P, S, a[4], "f32_1"), view(P, S, a[5], "f32_1"), view(P, S, a[6], "f32_1")
+    flags = I[a[7]]
+    lo, hi = _bounds(lohi, flags)
+    n = lst[lst.shape[0] - 1]
+    for q in range(n):
+        f = lst[q]
+        _add_one(w, d, elig, mask, f, lo, hi, flags)
+        touched[f] = False
+    lst[lst.shape[0] - 1] = 0
+    if t == 0:  # after the increments, as the reference's clamp of every weight
+        _clamp_all(w, mask, lo, hi, flags)

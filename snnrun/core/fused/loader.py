@@ -19,9 +19,8 @@ import inspect
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numba
 from numba import types
 
 from ..models import rng
@@ -71,17 +70,20 @@ def library() -> Any:
     return load_source(head + sep + "\n" + rng_source() + body, "snnrun_lib")
 
 
-def typeof(value: Any) -> Any:
-    return numba.typeof(value)
+RUN_SIGNATURE = (types.int64, types.boolean, types.int64, types.int64, types.int64, types.Array(types.int64, 1, "C"),
+                 types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C"), types.Array(types.int64, 1, "C"),
+                 types.Array(types.int64, 2, "C"), types.int64, types.int64)
 
 
-def signature(argtypes: Sequence[Any]) -> Any:
-    return types.void(*argtypes)
+def precompile() -> None:
+    """Compile the whole library now (normally each function compiles at its first use;
+    once per installation, then it loads from the disk cache)."""
+    from numba.core.registry import CPUDispatcher
 
+    from .fnptr import ABI
 
-def compiled(dispatcher: Any, argtypes: Sequence[Any]) -> Any:
-    """Compile ``dispatcher`` for ``argtypes`` (a disk-cache hit after the first time);
-    returns the first-class function type a kernel declares for it."""
-    sig = signature(argtypes)
-    dispatcher.compile(sig)
-    return types.FunctionType(sig)
+    lib = library()
+    for obj in vars(lib).values():
+        if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("no_cpython_wrapper"):
+            obj.compile(ABI)
+    lib.run.compile(RUN_SIGNATURE)

@@ -39,23 +39,40 @@ def indent(lines: list[str], n: int) -> list[str]:
     return [" " * n + line for line in lines]
 
 
-def population_piece(pop: Any, *, ext: bool, counted: bool) -> tuple[str, list[str], list[float]]:
-    """(source of ``piece(...)``, its parameter names, the constants array's values) for
-    population ``pop`` (external input ``ext``; spike counts ``counted``)."""
+def prologue(spec: list[tuple[str, str]]) -> list[str]:
+    """Lines giving a piece its arguments: arrays viewed from the frame, integers read."""
+    return [f"{name} = I[a[{k}]]" if kind == "int" else f'{name} = view(P, S, a[{k}], "{kind}")'
+            for k, (name, kind) in enumerate(spec)]
+
+
+def piece_source(spec: list[tuple[str, str]], body: list[str]) -> str:
+    """A piece's module: the ABI signature of ``fnptr``, the prologue, the body."""
+    lines = prologue(spec) + body
+    lib = library().__name__
+    return ("import numpy as np\nfrom numba import njit\nfrom snnrun.core.fused.fnptr import view\n"
+            f"from {lib} import draw, site_key, step_key\n\n\n"
+            '@njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)\n'
+            "def piece(t, learning, seed, b0, b1, P, S, I, a):\n" + "\n".join(indent(lines, 4)) + "\n")
+
+
+def population_piece(pop: Any, *, ext: bool, counted: bool, xin: str = "u8_3") -> tuple[str, list, list[float]]:
+    """(source of the piece, its slots ``[(name, kind)]``, the constants array's values) for
+    population ``pop`` (external input ``ext``; spike counts ``counted``; input spikes of
+    kind ``xin``: ``u8_3`` spikes or ``f32_3`` values)."""
     c = pop.compiled
     k = Consts()
     names = {name: name for name, _ in c.fast}
     names.update({name: f"{name}_" for name, _ in c.slow})
-    names.update(I="I", I_inh="I_inh", active="active")
+    names.update(I="I_", I_inh="I_inh", active="active")
     p = ScalarPrinter(names, k)
-    params = ["t", "learning", "seed", "stream", "b0"]
-    params += ["xin"] if c.input else ["ie"] + (["ii"] if c.uses_inh else [])
-    params += ["ext"] if ext and not c.input else []
-    params += ["s", "idx", "cnt"] + (["ref"] if c.refrac > 0 else []) + (["x"] if pop.traces else [])
-    params += ["count"] if counted else []
-    params += [f"st_{n}" for n, _ in c.fast] + [f"sl_{n}" for n, _ in c.slow] + [f"d_{n}" for n in c.slow_incremented]
-    params.append("c")
-    body: list[str] = ["B = s.shape[0]", "n = s.shape[1]"]
+    spec: list[tuple[str, str]] = [("stream", "int")]
+    spec += [("xin", xin)] if c.input else [("ie", "f32_2")] + ([("ii", "f32_2")] if c.uses_inh else [])
+    spec += [("ext", "f32_3")] if ext and not c.input else []
+    spec += [("s", "b_2"), ("idx", "i32_2"), ("cnt", "i32_1")] + ([("ref", "f32_2")] if c.refrac > 0 else [])
+    spec += ([("x", "f32_2")] if pop.traces else []) + ([("count", "i32_2")] if counted else [])
+    spec += [(f"st_{n}", "f32_2") for n, _ in c.fast] + [(f"sl_{n}", "f32_1") for n, _ in c.slow]
+    spec += [(f"d_{n}", "f32_1") for n in c.slow_incremented] + [("c", "f32_1")]
+    body: list[str] = ["n = s.shape[1]"]
     pre: list[str] = []
     if c.slow_update:
         slow = [f"{n}_ = sl_{n}[j]" for n, _ in c.slow] + p.block(c.slow_update) + [f"sl_{n}[j] = {n}_" for n, _ in c.slow]
@@ -71,14 +88,14 @@ def population_piece(pop: Any, *, ext: bool, counted: bool) -> tuple[str, list[s
 
     cell: list[str] = []
     if c.input:
-        cell.append("I = np.float32(xin[t, b, j])")
+        cell.append("I_ = np.float32(xin[t, b, j])")
     else:
-        cell += ["I = ie[b, j]", "ie[b, j] = np.float32(0.0)"]
+        cell += ["I_ = ie[b, j]", "ie[b, j] = np.float32(0.0)"]
         if c.uses_inh:
             cell += ["I_inh = ii[b, j]", "ii[b, j] = np.float32(0.0)"]
         if ext:  # negative external input opens the inhibitory conductance (as Network.run)
-            cell += ["xv = np.float32(ext[t, b, j])"] + (
-                ["if xv >= 0:", "    I = I + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I = I + xv"])
+            cell += ["xv = ext[t, b, j]"] + (
+                ["if xv >= 0:", "    I_ = I_ + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I_ = I_ + xv"])
     cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast] + [f"{n}_ = sl_{n}[j]" for n, _ in c.slow]
     if c.refrac > 0:
         cell.append(f"active = ref[b, j] < {k(c.refrac_tol)}")
@@ -97,7 +114,7 @@ def population_piece(pop: Any, *, ext: bool, counted: bool) -> tuple[str, list[s
         spike = f"xv = {k(pop.trace_scale)}" if not pop.trace_additive else f"xv = xv + {k(pop.trace_scale)}"
         trace = [f"xv = x[b, j] * {k(pop.trace_decay)}", "if s_:", "    " + spike, "x[b, j] = xv"]
     if pop.one_spike:
-        cell += ["if s_:", "    r = draw(sk, site_key(b0 + b, j))", "    if r > best:", "        best = r",
+        cell += ["if s_:", "    r = draw(sk, site_key(b, j))", "    if r > best:", "        best = r",
                  "        win = j", "s[b, j] = False"]
     else:
         cell += ["s[b, j] = s_", "if s_:", "    idx[b, cb] = j", "    cb += 1"] + trace
@@ -114,11 +131,8 @@ def population_piece(pop: Any, *, ext: bool, counted: bool) -> tuple[str, list[s
     if c.slow_incremented:
         post = ["if learning:", "    for j in range(n):"]
         post += [f"        sl_{n}[j] = sl_{n}[j] + d_{n}[j]" for n in c.slow_incremented]
-    lines = k.unpack() + body + pre + ["for b in range(B):"] + indent(loop, 4) + post
-    lib = library().__name__
-    source = (f"import numpy as np\nfrom numba import njit\nfrom {lib} import draw, site_key, step_key\n\n\n"
-              f"@njit(cache=True, nogil=True)\ndef piece({', '.join(params)}):\n" + "\n".join(indent(lines, 4)) + "\n")
-    return source, params, k.values
+    lines = k.unpack() + body + pre + ["for b in range(b0, b1):"] + indent(loop, 4) + post
+    return piece_source(spec, lines), spec, k.values
 
 
-__all__ = ["population_piece", "Consts", "indent", "f32_text"]
+__all__ = ["population_piece", "piece_source", "prologue", "Consts", "indent", "f32_text"]

@@ -21,13 +21,11 @@ from each synapse's last arrival).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
-from ..models.ir import Assign, Sym
 from ..models.printer import ScalarPrinter
 from ..models.rule import PRE, CompiledRule, Term
-from .neuron_piece import Consts, indent
+from .neuron_piece import Consts, indent, piece_source
 
 
 def supported(c: CompiledRule, layout: str) -> Optional[str]:
@@ -88,106 +86,94 @@ class RulePrinter:
         return f"({out} * {syn})" if syn else out
 
 
-def rule_piece(c: CompiledRule, layout: str, *, lo: float, hi: float, masked: bool,
-               slow_pre: set, slow_post: set, scale: float) -> tuple[str, list[str], list[float]]:
-    """(source, parameter names, constants) of the update of rule ``c`` on ``layout``."""
+def rule_piece(c: CompiledRule, layout: str, *, slow_pre: set, slow_post: set, scale: float,
+               pre_kinds: dict, post_kinds: dict) -> tuple[str, list, list[float]]:
+    """(source, slots ``[(name, kind)]``, constants) of rule ``c``'s events on ``layout``;
+    lib's ``apply_*`` (called next) applies the accumulated weight increments.
+    ``pre_kinds`` / ``post_kinds``: array kinds of the population variables read."""
     k = Consts()
     rp = RulePrinter(c, layout, slow_pre, slow_post, k)
-    params = ["t", "clock", "pidx", "pcnt", "qidx", "qcnt"]
-    params += [f"pre_{v}" for v in sorted(c.pop_vars[PRE])] + [f"post_{v}" for v in sorted(c.pop_vars["post"])]
-    params += [f"tr_{t.name}" for t in c.traces if not (layout == "arrival" and t.side == PRE)]
-    params += [f"sv_{n}" for n, _, _ in c.synapse] + ["w"] + (["mask"] if masked else [])
-    incremented = sorted({t.target for t in c.terms()})
-    params += [f"d_{n}" for n in incremented] + ["tr_row", "tr_col", "reward"]
-    params += ["defer", "elig"] if c.reward_linear else []
+    flat = layout in ("diag", "patch")
+    wk = "f32_1" if flat else "f32_2"
+    incremented = sorted({t.target for t in c.terms()} | ({"w"} if c.on_step else set()))
+    spec: list[tuple[str, str]] = [("clock0", "int"), ("pidx", "i32_2"), ("pcnt", "i32_1"), ("qidx", "i32_2"),
+                                   ("qcnt", "i32_1")]
+    spec += [(f"pre_{v}", pre_kinds[v]) for v in sorted(c.pop_vars[PRE])]
+    spec += [(f"post_{v}", post_kinds[v]) for v in sorted(c.pop_vars["post"])]
+    spec += [(f"tr_{t.name}", "f32_2") for t in c.traces if not (layout == "arrival" and t.side == PRE)]
+    spec += [(f"sv_{n}", wk) for n, _, _ in c.synapse] + [("w", wk)] + [(f"d_{n}", wk) for n in incremented]
+    spec += [("tr_row", "b_1"), ("tr_col", "b_1" if layout != "patch" else "i64_1")]
+    spec += [("rl", "i64_1"), ("cl", "i64_1")] if layout != "patch" else []
+    spec += [("reward", "f32_1")]
     if layout == "patch":
-        params += ["tn", "pidx_p", "ptr", "ep", "el", "c_out", "P", "shared"]
+        spec += [("pidx_p", "i32_2"), ("ptr", "i64_1"), ("ep", "i32_1"), ("el", "i32_1"),
+                 ("c_out", "int"), ("P_", "int"), ("shared", "int")]
     if layout == "arrival":
-        params += ["last", "tables", "dptr", "dcol", "ridx", "rcnt", "pos"]
-    params.append("c")
-    dense_pass = bool(c.synapse or c.on_step)
-    L: list[str] = ["B = pcnt.shape[0]"]
-    L += ["n_pre = w.shape[0]", "n_post = w.shape[1]"] if layout in ("dense", "arrival") else ["n_w = w.shape[0]"]
+        spec += [("last", "i64_3"), ("tables", "f32_2"), ("dptr", "i64_1"), ("dcol", "i32_1"), ("ridx", "i32_3"),
+                 ("rcnt", "i32_2"), ("pos0", "int")]
+    spec.append(("c", "f32_1"))
+    L: list[str] = ["clock = clock0 + t"]
+    L += ["n_pre = w.shape[0]", "n_post = w.shape[1]"] if not flat else ["n_w = w.shape[0]"]
     if layout == "patch":
-        L += ["L = qidx.shape[1] // c_out"]
-    # traces
+        L += ["L = qidx.shape[1] // c_out", "P = P_", "nl = tr_col.shape[0] - 1"]
+    else:  # touched rows / columns: a flag each and a list (its length in the last entry)
+        L += ["nr = rl.shape[0] - 1", "nc = cl.shape[0] - 1"]
     for side, idx, cnt, n in ((PRE, "pidx", "pcnt", "pidx.shape[1]"), ("post", "qidx", "qcnt", "qidx.shape[1]")):
         for t in c.traces:
             if t.side != side or (layout == "arrival" and side == PRE):
                 continue
             at = f"tr_{t.name}[b, i]"
-            spike = (f"{at} = {k(t.set)}" if t.set is not None else f"{at} = {at} + {k(t.add)}") \
-                if (t.set is not None or t.add is not None) else None
-            L += ["for b in range(B):", f"    for i in range({n}):", f"        {at} = {at} * {k(t.decay)}"]
+            spike = None
+            if t.set is not None:
+                spike = f"{at} = {k(t.set)}"
+            elif t.add is not None:
+                spike = f"{at} = {at} + {k(t.add)}"
+            L += ["for b in range(b0, b1):", f"    for i in range({n}):", f"        {at} = {at} * {k(t.decay)}"]
             if spike:
                 L += [f"    for q in range({cnt}[b]):", f"        i = {idx}[b, q]", f"        {spike}"]
     for name, _, d in c.synapse:
         if d is not None:
-            L += [f"sf = sv_{name}.reshape(sv_{name}.size)", "for f in range(sf.size):", f"    sf[f] = sf[f] * {k(d)}"]
+            L += [f"sf = sv_{name}.ravel()", "for f in range(sf.size):", f"    sf[f] = sf[f] * {k(d)}"]
     summed = [t for t in c.on_pre + c.on_post if isinstance(t, Term)] + [t for t in c.on_step if t.pre or t.post]
     coef = {id(t): k(t.coeff * (scale if any(t is u for u in summed) else 1.0)) for t in c.terms()}
-    acc = lambda t: f"d_{t.target}[{rp.w_ix}]"  # noqa: E731
 
-    def event_ops(ops: list) -> list:
-        return [("term" if isinstance(op, Term) else "assign", op) for op in ops]
+    def acc(t: Term) -> str:
+        return f"d_{t.target}[{rp.w_ix}]"
 
-    pre_ops, post_ops = event_ops(c.on_pre), event_ops(c.on_post)
+    pre_ops = [("term" if isinstance(op, Term) else "assign", op) for op in c.on_pre]
+    post_ops = [("term" if isinstance(op, Term) else "assign", op) for op in c.on_post]
     if layout == "arrival":
         L += _arrival(c, rp, pre_ops, post_ops, coef, acc)
     else:
         L += _events(c, rp, layout, pre_ops, "pre", coef, acc)
         L += _events(c, rp, layout, post_ops, "post", coef, acc)
-    # apply
-    apply = ["wv = w[" + rp.w_ix + "] + dwv"]
-    if math.isfinite(lo):  # one constant per bound: the compiler turns these into min / max
-        klo = k(lo)
-        apply += [f"if wv < {klo}:", f"    wv = {klo}"]
-    if math.isfinite(hi):
-        khi = k(hi)
-        apply += [f"if wv > {khi}:", f"    wv = {khi}"]
-    if masked:
-        apply.append(f"wv = wv * mask[{rp.w_ix}]")
-    apply.append(f"w[{rp.w_ix}] = wv")
-    one = (["if defer:", f"    elig[{rp.w_ix}] += dwv", "else:"] + indent(apply, 4)) if c.reward_linear else apply
-    if dense_pass:
+    if c.synapse or c.on_step:  # every synapse: synapse variables, on_step; lib's apply takes all rows
         cell = []
         for name, _, _ in c.synapse:
             if name in incremented:
                 cell += [f"sv_{name}[{rp.w_ix}] = sv_{name}[{rp.w_ix}] + d_{name}[{rp.w_ix}]",
                          f"d_{name}[{rp.w_ix}] = np.float32(0.0)"]
-        cell += ([f"dwv = d_w[{rp.w_ix}]", f"d_w[{rp.w_ix}] = np.float32(0.0)"] if "w" in incremented
-                 else ["dwv = np.float32(0.0)"])
+        cell.append(f"dwv = d_w[{rp.w_ix}]")
         for t in c.on_step:
             if t.pre or t.post:
-                cell += ["base = np.float32(0.0)", "for b in range(B):"]
                 tt = Term(t.target, 1.0, t.pre, t.post, (), t.reward, t.line)
-                cell += [f"    base += {rp.value(tt, 'np.float32(1.0)')}"]
+                cell += ["base = np.float32(0.0)", "for b in range(b0, b1):", f"    base += {rp.value(tt, 'np.float32(1.0)')}"]
                 value = f"((base * {coef[id(t)]}) * {rp.prod(t.syn)})" if t.syn else f"(base * {coef[id(t)]})"
             else:  # as the torch side: (coeff * reward) * syn
                 value = f"({coef[id(t)]} * reward[0])" if t.reward else coef[id(t)]
                 value = f"({value} * {rp.prod(t.syn)})" if t.syn else value
             cell.append(f"dwv = dwv + {value}" if t.target == "w" else f"sv_{t.target}[{rp.w_ix}] += {value}")
-        loops = (["for i in range(n_pre):", "    for j in range(n_post):"] if layout in ("dense", "arrival")
-                 else ["for i in range(n_w):", "    j = i"])
-        L += loops + indent(cell + one, 8 if layout in ("dense", "arrival") else 4)
-    elif "w" in incremented:
-        L += _apply_touched(layout, one)
-    if layout != "patch":
-        L += ["tr_row[:] = False", "tr_col[:] = False"]
-    if (math.isfinite(lo) or math.isfinite(hi)) and "w" in incremented:
-        # weights can leave [wmin, wmax] between calls (normalisation): clamp all once
-        full = ["wv = wf[f]"] + [x.replace(f"w[{rp.w_ix}] = wv", "wf[f] = wv") for x in apply[1:]]
-        full = [x.replace(f"mask[{rp.w_ix}]", "mf[f]") for x in full]
-        L += [f"if t == 0{' and not defer' if c.reward_linear else ''}:", "    wf = w.reshape(w.size)"] + (["    mf = mask.reshape(mask.size)"] if masked else [])
-        L += ["    for f in range(w.size):"] + indent(full, 8)
-    source = ("import numpy as np\nfrom numba import njit\n\n\n"
-              f"@njit(cache=True, nogil=True)\ndef piece({', '.join(params)}):\n"
-              + "\n".join(indent(k.unpack() + L, 4)) + "\n")
-    return source, params, k.values
+        cell.append(f"d_w[{rp.w_ix}] = dwv")
+        loops = ["for i in range(n_pre):", "    for j in range(n_post):"] if not flat else ["for i in range(n_w):", "    j = i"]
+        L += loops + indent(cell, 8 if not flat else 4) + ["rl[nr] = -1"]  # every row
+    return piece_source(spec, k.unpack() + L), spec, k.values
 
 
-def _assign(p: ScalarPrinter, op: Assign) -> list[str]:
-    return p.block((op,))
+def _mark(side: str, me: str) -> list[str]:
+    """Flag row i (column j) as touched and list it the first time."""
+    flag, lst, n = ("tr_row", "rl", "nr") if side == PRE else ("tr_col", "cl", "nc")
+    return [f"if not {flag}[{me}]:", f"    {flag}[{me}] = True", f"    if {lst}[{n}] >= 0:",
+            f"        {lst}[{lst}[{n}]] = {me}", f"        {lst}[{n}] += 1"]
 
 
 def _events(c: CompiledRule, rp: RulePrinter, layout: str, ops: list, side: str, coef: dict, acc: Any) -> list[str]:
@@ -198,18 +184,19 @@ def _events(c: CompiledRule, rp: RulePrinter, layout: str, ops: list, side: str,
     body = [f"{me} = {idx}[b, q]"]
     if layout == "patch" and side != PRE:
         body += ["co = j // L", "l = j % L"]
-    body.append(f"tr_{'row' if side == PRE else 'col'}[{me}] = True" if layout != "patch" else "pass")
+    if layout != "patch":
+        body += _mark(side, me)
     for kind, op in ops:
         if kind == "assign":
-            body += _assign(rp.p, op)
+            body += rp.p.block((op,))
             continue
         line = f"{acc(op)} += {rp.value(op, coef[id(op)])}"
         if layout == "dense":
             body += [f"for {'j' if side == PRE else 'i'} in range({'n_post' if side == PRE else 'n_pre'}):", "    " + line]
         elif layout == "diag":
             body += [("j = i" if side == PRE else "i = j"), line]
-        else:  # patch: the (entry, position) pairs of the spike
-            mark = ["if not tr_row[f]:", "    tr_row[f] = True", "    tr_col[tn[0]] = f", "    tn[0] += 1"]
+        else:  # patch: the (entry, position) pairs of the spike; touched entries listed once
+            mark = ["if not tr_row[f]:", "    tr_row[f] = True", "    tr_col[tr_col[nl]] = f", "    tr_col[nl] += 1"]
             if side == PRE:
                 body += ["for e in range(ptr[i], ptr[i + 1]):", "    p = ep[e]", "    l = el[e]",
                          "    for co in range(c_out):", "        j = co * L + l",
@@ -219,50 +206,38 @@ def _events(c: CompiledRule, rp: RulePrinter, layout: str, ops: list, side: str,
                 body += ["for p in range(P):", "    i = pidx_p[p, l]", "    if i < 0:", "        continue",
                          "    f = co * P + p if shared else (l * P + p) * c_out + co"]
                 body += indent(mark + [line], 4)
-    return ["for b in range(B):", f"    for q in range({cnt}[b]):"] + indent(body, 8)
-
-
-def _apply_touched(layout: str, one: list[str]) -> list[str]:
-    cell = ["dwv = d_w[{}]", "d_w[{}] = np.float32(0.0)"]
-    if layout in ("dense", "arrival"):
-        c1 = [x.format("i, j") for x in cell] + one
-        return (["for i in range(n_pre):", "    if tr_row[i]:", "        for j in range(n_post):"] + indent(c1, 12)
-                + ["for j in range(n_post):", "    if tr_col[j]:", "        for i in range(n_pre):",
-                   "            if not tr_row[i]:"] + indent(c1, 16))
-    if layout == "diag":
-        c1 = [x.format("i") for x in cell] + one
-        return ["for i in range(n_w):", "    if tr_row[i] or tr_col[i]:", "        j = i"] + indent(c1, 8)
-    c1 = ["f = tr_col[q]"] + [x.format("f") for x in cell] + one + ["tr_row[f] = False"]
-    return ["for q in range(tn[0]):"] + indent(c1, 4) + ["tn[0] = 0"]
+    return ["for b in range(b0, b1):", f"    for q in range({cnt}[b]):"] + indent(body, 8)
 
 
 def _arrival(c: CompiledRule, rp: RulePrinter, pre_ops: list, post_ops: list, coef: dict, acc: Any) -> list[str]:
-    """Arrival timing: presynaptic events at each synapse's arrival; presynaptic traces are
+    """Arrival timing: presynaptic events at each synapse's arrival (the slot written d steps
+    ago feeds delay d; this step's slot is ``(pos0 + t) % L``); presynaptic traces are
     ``tables[m, min(clock - last, K)]``."""
     pre_traces = [t for t in c.traces if t.side == PRE]
     K = "(tables.shape[1] - 1)"
     out: list[str] = []
     if pre_ops:
-        body = ["slot = (pos[0] - d) % Ld", "cn = pcnt[b] if d == 0 else rcnt[slot, b]",
+        body = ["slot = (pnow - d) % Ld", "cn = pcnt[b] if d == 0 else rcnt[slot, b]",
                 "for q in range(cn):", "    i = pidx[b, q] if d == 0 else ridx[slot, b, q]",
-                "    tr_row[i] = True", "    base = i * Ld + d",
+                *indent(_mark(PRE, "i"), 4), "    base = i * Ld + d",
                 "    for jj in range(dptr[base], dptr[base + 1]):", "        j = dcol[jj]",
                 "        last[b, i, j] = clock"]
         body += [f"        pv_{t.name} = tables[{m}, 0]" for m, t in enumerate(pre_traces)]
         body += [f"        {acc(op)} += {rp.value(op, coef[id(op)])}" for _, op in pre_ops]
-        out += ["Ld = ridx.shape[0]", "for b in range(B):", "    for d in range(Ld):"] + indent(body, 8)
+        out += ["Ld = ridx.shape[0]", "pnow = (pos0 + t + 1) % Ld", "for b in range(b0, b1):",
+                "    for d in range(Ld):"] + indent(body, 8)
     if post_ops:
-        body = ["j = qidx[b, q]", "tr_col[j] = True"]
+        body = ["j = qidx[b, q]", *_mark("post", "j")]
         for kind, op in post_ops:
             if kind == "assign":
-                body += _assign(rp.p, op)
+                body += rp.p.block((op,))
                 continue
             inner = ["age = clock - last[b, i, j]", f"if age > {K}:", f"    age = {K}"]
             inner += [f"pv_{t.name} = tables[{m}, age]" for m, t in enumerate(pre_traces)]
             inner += [f"{acc(op)} += {rp.value(op, coef[id(op)])}"]
             body += ["for i in range(n_pre):"] + indent(inner, 4)
-        out += ["for b in range(B):", "    for q in range(qcnt[b]):"] + indent(body, 8)
+        out += ["for b in range(b0, b1):", "    for q in range(qcnt[b]):"] + indent(body, 8)
     return out
 
 
-__all__ = ["rule_piece", "supported", "Sym"]
+__all__ = ["rule_piece", "supported"]
