@@ -18,6 +18,11 @@ def pytest_configure(config):
     os.environ["SNNRUN_DATA_DIR"] = os.path.abspath(os.environ.get("SNNRUN_DATA_DIR") or SHARED_DATA)
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # one kernel cache for the whole session (the library compiles once, not per test)
+    if "SNNRUN_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["SNNRUN_CACHE_DIR"] = tempfile.mkdtemp(prefix="snnrun-test-kernels-")
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

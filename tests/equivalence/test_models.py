@@ -206,3 +206,35 @@ def test_bernoulli_input_draws_are_the_same_on_both_backends():
     assert torch.equal(counts[0], counts[1])
     # binomial(500, p) per input: the mean count is 500 p (std of the mean over 600 inputs < 0.6)
     assert abs(counts[0].double().mean() - 500 * p.double().mean()) < 2.0
+
+
+def test_weights_out_of_bounds_before_a_learning_call_are_clamped_after_the_increments():
+    """Normalisation between presentations can push weights past wmax; the reference then
+    clamps w + dw at the next learning step, so the kernel must add before it clamps."""
+    ref, fast = _pair(rule_net("post_pre", "dense"))
+    for net in (ref, fast):
+        net.connections["XE"].w.fill_(4.5)  # above wmax = 4 (as normalisation may leave them)
+    x = torch.rand(20, 2, 12, generator=torch.Generator().manual_seed(5)) < 0.4
+    for net, sim in ((ref, TorchSimulator(ref, [])), (fast, FusedSimulator(fast, []))):
+        torch.manual_seed(0)
+        sim.run({"X": x}, True)
+    _assert_same(ref, fast, "after one learning presentation")
+    assert float(ref.weights("XE").max()) <= 4.0
+
+
+def test_the_kernel_depends_on_structure_only():
+    """Other sizes and other parameter values give the same generated pieces (nothing to
+    recompile; sizes only choose among the library's functions, compiled once); another
+    structure (a conductance synapse) gives other ones."""
+
+    def pieces(n, tau, synapse="current"):
+        cfg = {"populations": {"X": {"kind": "input", "n": 2 * n}, "E": {"kind": "lif", "n": n, "tau_mem_ms": tau,
+                                                                       "synapse": synapse}},
+               "connections": {"XE": {"kind": "dense", "source": "X", "target": "E", "learning": {"kind": "post_pre"}}}}
+        prog = FusedSimulator(build_network(cfg), []).program((("X", "u8_3"),))
+        return [c.dispatcher for c in prog.calls if c.dispatcher.py_func.__module__.startswith("snnrun_piece")]
+
+    a, b = pieces(10, 20.0), pieces(1000, 35.0)
+    assert len(a) == 3 and [d is e for d, e in zip(a, b)] == [True] * 3  # X, E and the rule
+    c = pieces(10, 20.0, "conductance")
+    assert a[1] is not c[1] and a[0] is c[0]

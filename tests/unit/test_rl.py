@@ -152,7 +152,7 @@ class TwoArmedEnv(gym.Env):
         return np.array([0.5], np.float32), 1.0 if action == 1 else -1.0, True, False, {}
 
 
-def _agent(env, rule: dict, weight: Any = 3.0, **rl):
+def _agent(env, rule: dict, weight: Any = 3.0, backend: str = "torch", **rl):
     net = build_network({"populations": {"X": {"kind": "input", "n": 5},
                                          "Out": {"kind": "lif", "n": 2 * 4, "v_rest_mv": -65.0, "v_reset_mv": -65.0,
                                                  "v_thresh_mv": -52.0, "tau_mem_ms": 20.0, "refrac_ms": 2.0}},
@@ -162,7 +162,7 @@ def _agent(env, rule: dict, weight: Any = 3.0, **rl):
                          "high": [float(env.observation_space.high[0])], "max_rate": 300.0})
     logged = []
     cfg = RLConfig(**{"progress": False, "random_episodes": 3, **rl})
-    runner = RLRunner(cfg, env, net, enc, make_simulator(net, ["Out"], "torch"), seed=0,
+    runner = RLRunner(cfg, env, net, enc, make_simulator(net, ["Out"], backend), seed=0,
                       log=lambda m, s: logged.append((s, dict(m))), save=lambda p: None)
     return runner, net, logged
 
@@ -222,3 +222,23 @@ def test_rl_config_errors_name_the_field():
         from_dict(RLConfig, {"decoder": {"temperature": 0}}, "rl")
     with pytest.raises(ConfigError, match=r"env\.id.*did you mean 'CartPole-v1'"):
         make_env(EnvConfig(id="CartPol-v1"))
+
+
+@pytest.mark.parametrize("mode", ["return", "episode", "step"])
+def test_rl_runner_on_the_fused_kernel_learns_the_same_weights_as_on_torch(mode):
+    """Same seed, same environment: the fused kernel makes the same random choices as the
+    torch step (models.rng) and applies the same eligibility, so the weights are equal."""
+    rule = {"kind": "mstdp", "nu": 0.02, "a_minus": 0.0}
+    extra: dict = {"return_baseline": "running"} if mode == "return" else {}
+    if mode == "step":
+        rule = {"kind": "mstdpet", "nu": 0.02, "a_minus": 0.0, "tau_e_ms": 40.0}
+        extra = {"weight": {"dist": "uniform", "low": 1.0, "high": 2.0}}
+    weights = []
+    for backend in ("torch", "numba"):
+        torch.manual_seed(0)
+        runner, net, _ = _agent(TwoArmedEnv(), rule, episodes=30, reward_mode=mode, random_episodes=0,
+                                backend=backend, **extra)
+        assert runner.sim.backend == backend
+        runner.train()
+        weights.append(net.connections["X_Out"].w.clone())
+    assert torch.equal(weights[0], weights[1])
