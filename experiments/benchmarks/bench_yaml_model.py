@@ -34,7 +34,7 @@ traces: true
 one_spike: true
 refrac_ms: 5.0
 params: {v_rest_mv: -65.0, v_reset_mv: -60.0, v_thresh_mv: -52.0, tau_mem_ms: 100.0, theta_plus_mv: 0.05,
-         tau_theta_ms: 1.0e7}
+         tau_theta_ms: 1.0e+7}
 constants: {decay: "exp(-dt / tau_mem_ms)", theta_decay: "exp(-dt / tau_theta_ms)"}
 state: {v: v_rest_mv}
 slow: {theta: 0.0}

@@ -244,11 +244,20 @@ def bernoulli_fill(t, learning, seed, b0, b1, P, S, I, a):
     """[thr i64_2, gen u8_3; int stream]: ``gen[t, b, j] = draw < thr[b, j]`` (models.rng)."""
     thr, gen = view(P, S, a[0], "i64_2"), view(P, S, a[1], "u8_3")
     stream = I[a[2]]
+    T = gen.shape[0]
+    keys = np.empty(T, np.int64)
+    for tt in range(T):
+        keys[tt] = step_key(seed, stream, tt)  # noqa: F821 (prepended)
     for b in range(b0, b1):
         for j in range(thr.shape[1]):
             p = thr[b, j]
-            for tt in range(gen.shape[0]):
-                gen[tt, b, j] = 1 if p > 0 and draw(step_key(seed, stream, tt), site_key(b, j)) < p else 0  # noqa: F821 (prepended)
+            if p <= 0:
+                for tt in range(T):
+                    gen[tt, b, j] = 0
+                continue
+            site = site_key(b, j)  # noqa: F821 (prepended)
+            for tt in range(T):
+                gen[tt, b, j] = 1 if draw(keys[tt], site) < p else 0  # noqa: F821 (prepended)
 
 
 @njit(parallel=True, **OPTS)
