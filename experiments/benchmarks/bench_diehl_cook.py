@@ -167,7 +167,6 @@ def snnrun_side(n_neurons: int, backend: str, args, out_dir: Path) -> Side:
 # ------------------------------------------------------------------ measurement
 def run_case(sides: list[Side], mode: str, batch: int, images, args, log_prefix: str) -> dict[str, Any]:
     """Warm-up, then interleaved timed measurements; returns per-side results."""
-    N = len(images)
     learning = mode == "train"
     w = args.warmup_batches
     res: dict[str, Any] = {}
@@ -232,7 +231,6 @@ def _take(images, start: int, batch: int):
 def main(argv=None) -> int:
     args = parse_args(argv)
     have_bindsnet, env = C.start(args)
-    import torch
 
     from snnrun.integrations.datasets import load_dataset
 

@@ -97,7 +97,6 @@ class Side:
 
 
 def bindsnet_side(n: int, W, spikes, args, repeats: int) -> Side:
-    import torch
     from bindsnet.network import Network
     from bindsnet.network.monitors import Monitor
     from bindsnet.network.nodes import Input, LIFNodes

@@ -3,12 +3,10 @@ multirun into one local store, an Optuna search, and a real ``mlflow server``.""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml

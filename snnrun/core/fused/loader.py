@@ -62,12 +62,23 @@ def rng_source() -> str:
     return "\n".join(parts) + "\n"
 
 
+LIBRARY_FILES = ("lib.py", "lib_updates.py")
+
+
 @functools.lru_cache(maxsize=None)
 def library() -> Any:
-    """The compiled generic library (``lib.py`` + the RNG)."""
-    text = (Path(__file__).with_name("lib.py")).read_text()
-    head, sep, body = text.partition("from numba import njit, prange\n")
-    return load_source(head + sep + "\n" + rng_source() + body, "snnrun_lib")
+    """The compiled generic library (``lib.py``, ``lib_updates.py`` and the RNG), one
+    module named by the hash of its text."""
+    parts = []
+    for name in LIBRARY_FILES:
+        text = Path(__file__).with_name(name).read_text()
+        parts.append(text.split('"""', 2)[2] if text.startswith('"""') else text)  # without the docstring
+    imports = "import numpy as np\nfrom numba import njit, prange\n\nfrom snnrun.core.fused.fnptr import call, view\n"
+    body = "\n".join(p.replace("import numpy as np\n", "").replace("from numba import njit, prange\n", "")
+                     .replace("from numba import njit\n", "")
+                     .replace("from snnrun.core.fused.fnptr import call, view\n", "")
+                     .replace("from snnrun.core.fused.fnptr import view\n", "") for p in parts)
+    return load_source(imports + "\n" + rng_source() + body, "snnrun_lib")
 
 
 RUN_SIGNATURE = (types.int64, types.boolean, types.int64, types.int64, types.int64, types.Array(types.int64, 1, "C"),
