@@ -28,9 +28,9 @@ from typing import Any, ClassVar, Optional
 import torch
 
 from ..models.ir import ModelError, Sym, parse_block
-from ..models.neuron import apply_presets, check_params, field_of
+from ..models.neuron import field_of
 from ..models.rule import PRE, RuleModel, Term, compile_rule
-from ..neurons.base import _field_type, param_values
+from ..neurons.base import model_params_class, param_values
 from ..registry import ParamError, Registry, check
 from .torch_update import make_torch_update
 
@@ -247,23 +247,7 @@ class LearningRule:
 
 # ----------------------------------------------------------------------------- registration
 def rule_params_class(model: RuleModel, base: type = RuleParams) -> type:
-    fields = []
-    for name, p in model.params.items():
-        if name in COMMON:
-            raise TypeError(f"{model.kind}: parameter {name!r} is a common rule option")
-        fields.append((name, _field_type(p.default), dataclasses.field(default=p.default)))
-
-    def __post_init__(self: Any) -> None:
-        base.__post_init__(self)
-        try:
-            for name, value in apply_presets(model, param_values(self)).items():
-                setattr(self, name, value)
-            check_params(model, param_values(self))
-        except ModelError as exc:
-            raise ParamError(field_of(exc), exc.message) from None
-
-    name = "".join(part.title() for part in model.kind.split("_")) + "Params"
-    return dataclasses.make_dataclass(name, fields, bases=(base,), namespace={"__post_init__": __post_init__})
+    return model_params_class(model, [], COMMON, base)
 
 
 def register_rule(model: RuleModel, name: Optional[str] = None) -> type:

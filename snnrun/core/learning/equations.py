@@ -25,6 +25,7 @@ from typing import Any
 from ..models.neuron import Param
 from ..models.rule import RuleModel
 from ..registry import ParamError
+from ..neurons.base import check_param_table
 from .base import RULES, LearningRule, RuleParams
 
 CODE_FIELDS = ("params", "constants", "traces", "synapse", "on_pre", "on_post", "on_step")
@@ -42,11 +43,7 @@ class RuleEquationsParams(RuleParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value in self.params.items():
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ParamError("params", f"{name!r} is not a valid name")
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise ParamError(f"params.{name}", f"expected a number, true/false or a string, got {value!r}")
+        check_param_table(self.params)
         if not (self.on_pre or self.on_post or self.on_step):
             raise ParamError("on_pre", "give on_pre, on_post or on_step statements")
 

@@ -168,12 +168,9 @@ def check_names(model: Any, tables: tuple) -> None:
             seen[name] = field
 
 
-def compile_neuron(model: NeuronModel, values: Mapping[str, Any], dt: float) -> CompiledNeuron:
-    """Resolve ``model`` for parameter ``values`` (model and common parameters) and ``dt``.
-    Errors are :class:`ModelError` with ``symbol`` naming the culprit and, for code, the
-    field (``update``, ``threshold``, ...) in ``field``."""
-    check_names(model, (("params", model.params), ("constants", model.constants), ("state", model.state),
-                        ("slow", model.slow)))
+def resolve_constants(model: Any, values: Mapping[str, Any], dt: float) -> tuple[dict, Scope, dict[str, float]]:
+    """Presets applied and checked parameter ``values``, the scope of parameters, ``dt`` and
+    the model's ``constants`` (each evaluated once, in order), and those constants."""
     values = apply_presets(model, dict(values))
     check_params(model, values, dt)
     scope = param_scope(values, dt)
@@ -181,6 +178,16 @@ def compile_neuron(model: NeuronModel, values: Mapping[str, Any], dt: float) -> 
     for name, text in model.constants.items():
         consts[name] = _in("constants", lambda: const_value(text, scope, f"constant {name!r}"), name)
         scope.const(name, consts[name], "constant")
+    return values, scope, consts
+
+
+def compile_neuron(model: NeuronModel, values: Mapping[str, Any], dt: float) -> CompiledNeuron:
+    """Resolve ``model`` for parameter ``values`` (model and common parameters) and ``dt``.
+    Errors are :class:`ModelError` with ``symbol`` naming the culprit and, for code, the
+    field (``update``, ``threshold``, ...) in ``field``."""
+    check_names(model, (("params", model.params), ("constants", model.constants), ("state", model.state),
+                        ("slow", model.slow)))
+    values, scope, consts = resolve_constants(model, values, dt)
     refrac = 0.0 if model.input else refractory_ms(float(values.get("refrac_ms") or 0.0), dt)
     init = {}
     for field, table in (("state", model.state), ("slow", model.slow)):

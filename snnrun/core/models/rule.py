@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional
 
 from .fold import FLOAT, Scope, const_value, fold_block, type_of
 from .ir import Assign, Bin, Expr, If, ModelError, Num, Sym, Un, map_expr, parse_block, symbols
-from .neuron import Param, apply_presets, check_names, check_params, param_scope, _in
+from .neuron import Param, _in, check_names, resolve_constants
 
 PRE, POST, SYN, REWARD = "pre", "post", "syn", "reward"
 
@@ -110,13 +110,7 @@ def compile_rule(model: RuleModel, values: Mapping[str, Any], dt: float, *, wmin
     variables of the source and target populations)."""
     check_names(model, (("params", model.params), ("constants", model.constants), ("traces", model.traces),
                         ("synapse", model.synapse)))
-    values = apply_presets(model, dict(values))
-    check_params(model, values, dt)
-    scope = param_scope(values, dt)
-    consts: dict[str, float] = {}
-    for name, text in model.constants.items():
-        consts[name] = _in("constants", lambda: const_value(text, scope, f"constant {name!r}"), name)
-        scope.const(name, consts[name], "constant")
+    values, scope, consts = resolve_constants(model, values, dt)
     traces = []
     for name, spec in model.traces.items():
         traces.append(_in("traces", lambda: _trace(name, spec, scope, dt), name))

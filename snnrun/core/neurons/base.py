@@ -235,8 +235,16 @@ def params_class(model: NeuronModel, base: type = NeuronParams) -> type:
             raise TypeError(f"{model.kind}: {name!r} is not a common parameter ({', '.join(COMMON)})")
         tp = typing.get_type_hints(NeuronParams)[name]
         fields.append((name, tp, dataclasses.field(default=value)))
+    return model_params_class(model, fields, COMMON, base)
+
+
+def model_params_class(model: Any, fields: list, common: tuple, base: type) -> type:
+    """``<Kind>Params``: ``base`` plus ``fields`` plus one field per model parameter (none
+    may shadow a ``common`` one); ``__post_init__`` applies the model's presets and checks
+    the values against its declarations (a bad value: :class:`ParamError` naming it)."""
+    fields = list(fields)
     for name, p in model.params.items():
-        if name in COMMON:
+        if name in common:
             raise TypeError(f"{model.kind}: parameter {name!r} is a common parameter")
         fields.append((name, _field_type(p.default), dataclasses.field(default=p.default)))
 
@@ -251,6 +259,16 @@ def params_class(model: NeuronModel, base: type = NeuronParams) -> type:
 
     cls_name = "".join(part.title() for part in model.kind.split("_")) + "Params"
     return dataclasses.make_dataclass(cls_name, fields, bases=(base,), namespace={"__post_init__": __post_init__})
+
+
+def check_param_table(params: dict) -> None:
+    """The ``params:`` table of a ``kind: equations`` model: identifiers mapped to a number,
+    true/false or a string (``None``: required)."""
+    for name, value in params.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ParamError("params", f"{name!r} is not a valid name")
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ParamError(f"params.{name}", f"expected a number, true/false or a string, got {value!r}")
 
 
 def register_neuron(model: NeuronModel, name: Optional[str] = None) -> type:

@@ -27,8 +27,7 @@ from typing import Any
 
 from ..models.ir import ModelError
 from ..models.neuron import NeuronModel, Param
-from ..registry import ParamError
-from .base import NEURONS, NeuronParams, Population, param_values
+from .base import NEURONS, NeuronParams, Population, check_param_table, param_values
 
 CODE_FIELDS = ("params", "constants", "state", "slow", "update", "threshold", "reset", "slow_update")
 
@@ -46,11 +45,7 @@ class EquationsParams(NeuronParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value in self.params.items():
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ParamError("params", f"{name!r} is not a valid name")
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise ParamError(f"params.{name}", f"expected a number, true/false or a string, got {value!r}")
+        check_param_table(self.params)
 
 
 def model_of(p: EquationsParams) -> NeuronModel:
