@@ -47,10 +47,13 @@ def main(cfg: DictConfig) -> float:
     tags = {"overrides": overrides}
     if hc.mode == RunMode.MULTIRUN:  # every job of a sweep: tagged with the sweep, named by its overrides
         tags.update(sweep=os.path.abspath(hc.sweep.dir), sweep_job=str(hc.job.num))
+    from .run.signals import exit_code, stop_on_signals
+
     try:
-        return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
-                       default_run_name=(f"#{hc.job.num} {overrides}" if hc.mode == RunMode.MULTIRUN
-                                         else f"{cfg.get('name', '')} {overrides}").strip() or None)
+        with stop_on_signals():  # SIGINT / SIGTERM before (or after) a task's loop: stop at once
+            return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
+                           default_run_name=(f"#{hc.job.num} {overrides}" if hc.mode == RunMode.MULTIRUN
+                                             else f"{cfg.get('name', '')} {overrides}").strip() or None)
     except _user_errors() as exc:
         print(f"snnrun: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -60,9 +63,11 @@ def main(cfg: DictConfig) -> float:
         msg = str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__
         print(f"snnrun: error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("snnrun: interrupted; the MLflow run is marked KILLED and the last checkpoint kept", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+        what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+        print(f"snnrun: {what}; the MLflow run is marked KILLED and the last checkpoint kept", file=sys.stderr)
+        sys.exit(code)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -56,6 +56,7 @@ class TrainConfig:
     assign_n: Optional[int] = None
     test: bool = True
     checkpoint_every: int = 10000
+    checkpoint_minutes: float = 5.0
     plots: bool = True
     progress: bool = True
     exc_population: str = "Ae"
@@ -77,6 +78,7 @@ class TrainConfig:
         check(self.min_spikes >= 0, "min_spikes", f"must be >= 0, got {self.min_spikes}")
         check(self.max_retries >= 0, "max_retries", f"must be >= 0, got {self.max_retries}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        check(self.checkpoint_minutes > 0, "checkpoint_minutes", f"must be > 0, got {self.checkpoint_minutes}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
         check(math.isfinite(self.supervise_others), "supervise_others", f"must be a finite number, got {self.supervise_others}")

@@ -33,25 +33,16 @@ def git_commit() -> str:
         return "unknown"
 
 
-def resolve_resume(resume: str, uri: str) -> Path:
-    """``resume=`` is a run directory, a checkpoint file, or an MLflow run id (whose
-    ``output_dir`` tag names the directory of its checkpoints)."""
-    path = Path(resume)
-    if path.exists() or not (len(resume) == 32 and all(c in "0123456789abcdef" for c in resume)):
-        return path
-    from ..run.checkpoint import CheckpointError
-
+def run_tags_of(run_id: str, uri: str) -> dict[str, str]:
+    """The tags of MLflow run ``run_id`` at ``uri`` (LookupError naming the reason if it
+    cannot be read)."""
     try:
         import mlflow
 
         _prepare_local_store(uri)
-        run = mlflow.MlflowClient(tracking_uri=uri).get_run(resume)
+        return dict(mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).data.tags)
     except Exception as exc:
-        raise CheckpointError(f"resume: no MLflow run {resume!r} at {uri} ({type(exc).__name__})") from None
-    out = run.data.tags.get("output_dir")
-    if not out:
-        raise CheckpointError(f"resume: MLflow run {resume!r} has no output_dir tag (not an snnrun run?)")
-    return Path(out)
+        raise LookupError(f"no MLflow run {run_id!r} at {uri} ({type(exc).__name__})") from None
 
 
 def _prepare_local_store(uri: str) -> None:
@@ -111,6 +102,7 @@ class Tracker:
         self.artifact_location = artifact_location
         self.run_id: Optional[str] = None
         self._mlflow: Any = None
+        self._logged: dict[str, int] = {}  # a resumed run: the last step of each metric already logged
 
     def start(self, params: Mapping[str, str], tags: Mapping[str, str], run_id: Optional[str] = None) -> None:
         if not self.enabled:
@@ -123,6 +115,10 @@ class Tracker:
         mlflow.set_experiment(self.experiment)
         run = mlflow.start_run(run_id=run_id, run_name=self.run_name, tags=dict(tags))
         self.run_id = run.info.run_id
+        if run_id is not None:  # resuming: metrics up to the kill are there; never write a step twice
+            client = mlflow.MlflowClient(tracking_uri=self.uri)
+            for key in run.data.metrics:
+                self._logged[key] = max(m.step for m in client.get_metric_history(run_id, key))
         if run_id is None:
             items = list(params.items())
             for i in range(0, len(items), 100):
@@ -130,7 +126,10 @@ class Tracker:
 
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
         if self._mlflow is not None:
-            self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+            s = step or 0
+            fresh = {k: float(v) for k, v in metrics.items() if s > self._logged.get(k, -1)}
+            if fresh:
+                self._mlflow.log_metrics(fresh, step=step)
 
     def log_artifact(self, path: str | Path, artifact_path: Optional[str] = None) -> None:
         if self._mlflow is not None and Path(path).exists():

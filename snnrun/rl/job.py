@@ -13,9 +13,9 @@ from ..build import build_encoder, build_network
 from ..config.validate import ConfigError, from_dict
 from ..integrations import tracking
 from ..run.backend import make_backend
-from ..run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..run.checkpoint import CheckpointError, resume_checkpoint, resume_dir, save_checkpoint
 from ..run.seeding import resolve_device, seed_everything
-from ..run.unsupervised import interruptible
+from ..run.signals import stop_on_signals
 from .envs import EnvConfig, make_env
 from .runner import RLConfig, RLProgress, RLRunner
 
@@ -30,7 +30,8 @@ def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_di
         env_cfg.seed = typed.seed
     seed_everything(typed.seed)
     device = resolve_device(typed.device)
-    out_dir = Path(output_dir or Path("outputs") / typed.name)
+    ckpt = resume_checkpoint(typed)
+    out_dir = resume_dir(typed, ckpt) or Path(output_dir or Path("outputs") / typed.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name or default_run_name,
                                typed.tracking.artifact_location, typed.tracking.enabled)
@@ -51,29 +52,35 @@ def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_di
     if device.type == "cpu":
         torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
 
-    progress, run_id = RLProgress(), None
-    if typed.resume:
-        ckpt = load_checkpoint(tracking.resolve_resume(str(typed.resume), typed.tracking.uri))
+    final: dict = {}  # the headline metrics once training and evaluation are done
+
+    def save(p: RLProgress) -> None:
+        save_checkpoint(out_dir / "checkpoint.pt", {"network": net.state_dict(), "progress": p, "config": raw,
+                                                    "mlflow_run_id": tracker.run_id, "finished": final.get("metrics"),
+                                                    "rng": {"torch": torch.get_rng_state(),
+                                                            "numpy": runner.rng.bit_generator.state}})
+
+    runner = RLRunner(rl_cfg, env, net, encoder, sim, env_cfg.seed, tracker.log_metrics, save)
+    run_id = None
+    if ckpt is not None:  # every RNG back where it was: the resumed run equals an uninterrupted one
         try:
             net.load_state_dict(ckpt["network"])
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {typed.resume!r} does not fit this network: {exc}") from None
-        progress = ckpt["progress"]
+        runner.progress = ckpt["progress"]
         run_id = ckpt.get("mlflow_run_id")
-
-    def save(p: RLProgress) -> None:
-        save_checkpoint(out_dir / "checkpoint.pt", {"network": net.state_dict(), "progress": p, "config": raw,
-                                                    "mlflow_run_id": tracker.run_id, "rng": {"torch": torch.get_rng_state()}})
-
-    runner = RLRunner(rl_cfg, env, net, encoder, sim, env_cfg.seed, tracker.log_metrics, save)
-    runner.progress = progress
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if "numpy" in ckpt["rng"]:
+            runner.rng.bit_generator.state = ckpt["rng"]["numpy"]
     with tracking.tracked(tracker, tracking.flatten(raw), run_tags(device, sim.backend, out_dir, extra_tags), run_id):
         if hydra_dir is not None:
             tracker.log_artifact(hydra_dir, ".hydra")
         tracker.log_text(_yaml(raw), "config.yaml")
-        with interruptible(runner):
+        with stop_on_signals(runner):
             runner.train()
             runner.evaluate()
+        last = runner.progress.returns[-100:]
+        final["metrics"] = {"mean_return_last100": float(sum(last) / max(1, len(last)))}
         save(runner.progress)
         tracker.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
         if typed.train.plots:

@@ -59,6 +59,7 @@ from ..core.encoders import BernoulliTrain
 from ..core.learning.reward import MSTDP
 from ..core.network import SimulationError
 from ..core.registry import check
+from ..run.signals import check_stop
 from .decode import ActionDecoder, DecoderConfig
 
 
@@ -82,6 +83,7 @@ class RLConfig:
     video_steps: int = 300
     video_fps: int = 30
     checkpoint_every: int = 100
+    checkpoint_minutes: float = 5.0
     max_env_steps: Optional[int] = None
     progress: bool = True
 
@@ -98,6 +100,7 @@ class RLConfig:
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         check(self.window >= 1, "window", f"must be >= 1, got {self.window}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        check(self.checkpoint_minutes > 0, "checkpoint_minutes", f"must be > 0, got {self.checkpoint_minutes}")
         check(self.video_fps >= 1, "video_fps", f"must be >= 1, got {self.video_fps}")
 
 
@@ -122,7 +125,8 @@ class RLRunner:
         self.log, self.save = log, save
         self.rng = np.random.default_rng(seed)
         self.progress = RLProgress()
-        self.stop_requested = False
+        self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (run.signals.stop_on_signals)
+        self._saved_at = time.monotonic()  # the last checkpoint (rl.checkpoint_minutes)
         self.inp, self.out = cfg.input_population, cfg.output_population
         out_pop = net.populations[self.out]
         self.decoder = ActionDecoder(cfg.decoder, int(env.action_space.n), out_pop.n, self.rng)
@@ -262,11 +266,11 @@ class RLRunner:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(ret=f"{ret:.0f}", avg=f"{avg:.1f}", steps_s=f"{rate:.0f}")
-            if p.episode % c.checkpoint_every == 0:
+            if (p.episode % c.checkpoint_every == 0 or self.stop_signal
+                    or time.monotonic() - self._saved_at >= 60.0 * c.checkpoint_minutes):
                 self.save(p)
-            if self.stop_requested:
-                self.save(p)
-                raise KeyboardInterrupt
+                self._saved_at = time.monotonic()
+            check_stop(self)
         if bar is not None:
             bar.close()
         last = p.returns[-100:]

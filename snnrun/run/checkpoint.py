@@ -4,9 +4,10 @@ disk while saving leaves the previous checkpoint intact."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -32,6 +33,48 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def resolve_resume(resume: str, uri: str) -> Path:
+    """``resume=`` is a run directory, a checkpoint file, or an MLflow run id (whose
+    ``output_dir`` tag names the directory of its checkpoints)."""
+    path = Path(resume)
+    if path.exists() or not (len(resume) == 32 and all(c in "0123456789abcdef" for c in resume)):
+        return path
+    from ..integrations.tracking import run_tags_of
+
+    try:
+        out = run_tags_of(resume, uri).get("output_dir")
+    except LookupError as exc:
+        raise CheckpointError(f"resume: {exc}") from None
+    if not out:
+        raise CheckpointError(f"resume: MLflow run {resume!r} has no output_dir tag (not an snnrun run?)")
+    return Path(out)
+
+
+def resume_checkpoint(cfg: Any) -> Optional[dict[str, Any]]:
+    """The checkpoint ``cfg.resume`` names (run folder, checkpoint file or MLflow run id), or
+    None when not resuming.  A finished run is refused, naming its result."""
+    if not cfg.resume:
+        return None
+    path = resolve_resume(str(cfg.resume), cfg.tracking.uri)
+    ckpt = load_checkpoint(path)
+    ckpt["_path"] = path / "checkpoint.pt" if path.is_dir() else path
+    done = ckpt.get("finished")
+    if done:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in list(done.items())[:3])
+        raise CheckpointError(f"resume: {str(ckpt['_path'])!r} is of a run that already finished ({shown}); "
+                              "start a new run instead")
+    return ckpt
+
+
+def resume_dir(cfg: Any, ckpt: Optional[dict[str, Any]]) -> Optional[Path]:
+    """The folder a resumed run keeps writing to: its own (one run, one folder)."""
+    if ckpt is None:
+        return None
+    folder = Path(ckpt["_path"]).resolve().parent
+    print(f"snnrun: resuming {folder} (checkpoints stay in that folder)", file=sys.stderr)
+    return folder
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from ..config.schema import RunConfig
 from ..config.validate import ConfigError, from_dict
 from ..integrations import tracking
 from .backend import check_rewards, make_backend
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, resume_checkpoint, resume_dir
 from .seeding import resolve_device, seed_everything
-from .unsupervised import Progress, UnsupervisedRunner, WeightRamp, interruptible
+from .signals import stop_on_signals
+from .unsupervised import Progress, UnsupervisedRunner, WeightRamp
 
 
 def validate(cfg: Any) -> tuple[RunConfig, dict]:
@@ -67,7 +68,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         return run_rl_job(typed, raw, output_dir, hydra_dir, extra_tags, default_run_name)
     device = resolve_device(typed.device)
     generator = seed_everything(typed.seed)
-    out_dir = Path(output_dir or Path("outputs") / typed.name)
+    ckpt = resume_checkpoint(typed)
+    out_dir = resume_dir(typed, ckpt) or Path(output_dir or Path("outputs") / typed.name)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     net = build_network(typed.network, dt_ms=typed.dt_ms, device=device, seed=typed.seed)
@@ -84,8 +86,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     ws = typed.train.weight_schedule  # its start weights are the built ones, taken before a resume
     ramp = None if ws is None else WeightRamp(net, ws.connection, ws.to, ws.over)
     progress, run_id = Progress(), None
-    if typed.resume:
-        ckpt = load_checkpoint(tracking.resolve_resume(str(typed.resume), typed.tracking.uri))
+    if ckpt is not None:
         try:
             net.load_state_dict(ckpt["network"])
             if "fast_state" in ckpt:
@@ -99,9 +100,11 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name or default_run_name,
                                typed.tracking.artifact_location, typed.tracking.enabled)
 
+    final: dict = {}  # set once the run has its test metrics: the last checkpoint says "finished"
+
     def save_payload(p: Progress) -> dict:
         return {"network": net.state_dict(), "fast_state": net.snapshot(), "progress": p, "config": raw,
-                "mlflow_run_id": tracker.run_id,
+                "mlflow_run_id": tracker.run_id, "finished": final.get("metrics"),
                 "rng": {"torch": torch.get_rng_state()}, "snnrun_version": _version()}
 
     def log(metrics: dict, step: Optional[int]) -> None:
@@ -119,10 +122,11 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
             tracker.log_artifact(hydra_dir, ".hydra")
         tracker.log_text(_yaml(raw), "config.yaml")
         tracker.log_metrics({"n_train": len(data["train"][0]), "n_test": len(data["test"][0])}, 0)
-        with interruptible(runner):
+        with stop_on_signals(runner):
             runner.train()
             runner.assign()
             result = runner.test()
+        final["metrics"] = dict(result.get("metrics") or {"done": 1.0})
         runner.checkpoint()
         tracker.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
         if typed.train.plots:

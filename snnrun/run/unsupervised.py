@@ -17,13 +17,10 @@ with learning off by "all activity" and "proportion weighting".
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -33,6 +30,7 @@ from ..core.network import SimulationError
 from ..core.encoders import BernoulliTrain, Encoder
 from . import evaluation as ev
 from .checkpoint import save_checkpoint
+from .signals import check_stop
 
 N_CLASSES = 10
 
@@ -102,7 +100,8 @@ class UnsupervisedRunner:
         self._rest_input: Optional[torch.Tensor] = None
         self.ramp: Optional[WeightRamp] = None  # train.weight_schedule (set by the job before a resume)
         self.progress = Progress()
-        self.stop_requested = False  # set by Ctrl-C (see interruptible): stop at the next batch
+        self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (signals.stop_on_signals)
+        self._saved_at = time.monotonic()  # the last checkpoint (train.checkpoint_minutes)
 
     # --------------------------------------------------------------- presenting
     def present(self, x: torch.Tensor, learning: bool, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -166,8 +165,7 @@ class UnsupervisedRunner:
             out.append(self.present(x, learning).cpu())
             if bar is not None:
                 bar.update(len(x))
-            if self.stop_requested:
-                raise KeyboardInterrupt
+            check_stop(self)
         if bar is not None:
             bar.close()
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
@@ -211,10 +209,10 @@ class UnsupervisedRunner:
                     self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
                     p.window_counts, p.window_labels = [], []
                     t_start, n_timed = time.perf_counter(), 0
-                if p.seen % cfg.train.checkpoint_every < bs or self.stop_requested:
+                if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
+                        or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
                     self.checkpoint()
-                if self.stop_requested:
-                    raise KeyboardInterrupt
+                check_stop(self)
             if bar is not None:
                 bar.close()
             p.epoch, p.sample = epoch + 1, 0
@@ -286,6 +284,7 @@ class UnsupervisedRunner:
         return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
 
     def checkpoint(self) -> Path:
+        self._saved_at = time.monotonic()
         return save_checkpoint(self.out_dir / "checkpoint.pt", self.save_payload(self.progress))
 
     def record_sample(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -296,24 +295,3 @@ class UnsupervisedRunner:
         self.net.run({self.inp: spikes}, learning=False, recorders=[rec], reset=True)
         return {name: rec.get(name, "s")[:, 0].reshape(rec.get(name, "s").shape[0], -1).cpu()
                 for name in self.net.populations}
-
-
-@contextmanager
-def interruptible(runner: "UnsupervisedRunner") -> Iterator[None]:
-    """Ctrl-C (SIGINT) asks the runner to stop after the current batch: it saves a
-    checkpoint of that consistent point and raises KeyboardInterrupt.  A second Ctrl-C
-    interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def request_stop(signum, frame):
-        runner.stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -1,5 +1,5 @@
 """A run that loses nothing: SIGKILL then resume equals an uninterrupted run bit for bit;
-Ctrl-C (SIGINT) checkpoints and marks the MLflow run KILLED."""
+Ctrl-C (SIGINT) and SIGTERM checkpoint and mark the MLflow run KILLED (classification and RL)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, data_dir):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()  # one run, one folder
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
+    assert b["finished"]["test_accuracy"] == a["finished"]["test_accuracy"]
     assert a["network"].keys() == b["network"].keys()
     for key in a["network"]:
         assert torch.equal(a["network"][key], b["network"][key]), key
@@ -76,20 +78,87 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, data_dir):
     for key in ("test_accuracy", "test_accuracy_proportion", "train_accuracy", "assign_accuracy"):
         if key in m_full:
             assert m_full[key] == m_res[key], key
+    from mlflow.tracking import MlflowClient
+
+    steps = [m.step for m in MlflowClient().get_metric_history(ckpt["mlflow_run_id"], "train_accuracy")]
+    assert len(steps) == len(set(steps)) > 0  # no step written twice across the kill
+
+    again = snnrun([*ARGS, f"resume={tmp_path}/killed"], tmp_path)  # a finished run is not resumed
+    assert again.returncode == 2 and "already finished (test_accuracy=" in again.stderr, again.stderr[-2000:]
 
 
-def test_sigint_checkpoints_and_marks_the_run_killed(tmp_path, data_dir):
-    proc = start([*ARGS, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+@pytest.mark.parametrize("sig, code, every", [(signal.SIGINT, 130, "train.checkpoint_every=100"),
+                                               (signal.SIGTERM, 143, "train.checkpoint_minutes=0.001")])
+def test_signal_checkpoints_and_marks_the_run_killed(tmp_path, data_dir, sig, code, every):
+    """Ctrl-C and SIGTERM (a scheduler's kill, ``timeout``): checkpoint at the next batch,
+    MLflow run KILLED, exit 130 / 143.  The SIGTERM case checkpoints by wall time only
+    (``checkpoint_every`` beyond the run), so the checkpoint it waits for is a timed one."""
+    args = [a for a in ARGS if not a.startswith("train.checkpoint_every")] + [every]
+    if sig == signal.SIGTERM:
+        args.append("train.checkpoint_every=100000")
+    proc = start([*args, f"hydra.run.dir={tmp_path}/run"], tmp_path)
     wait_for_checkpoint(proc, tmp_path / "run" / "checkpoint.pt", 100, timeout=600)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "KILLED" in err and "Traceback" not in err
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert 100 <= ckpt["progress"].seen < 1500
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert [r.info.status for r in runs] == ["KILLED"]
     # and it resumes from there, found by its MLflow run id
-    res = snnrun([*ARGS, "data.n_test=20", f"resume={ckpt['mlflow_run_id']}", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    res = snnrun([*args, "data.n_test=20", f"resume={ckpt['mlflow_run_id']}", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")] == ["FINISHED"]
+
+
+def test_rl_sigterm_checkpoints_and_marks_the_run_killed(tmp_path):
+    proc = start(["+experiment=cartpole_rstdp", "rl.episodes=100000", "rl.random_episodes=2", "rl.checkpoint_every=100000",
+                  "rl.checkpoint_minutes=0.001", "train.progress=false", "train.plots=false",
+                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    path = tmp_path / "run" / "checkpoint.pt"
+    t0 = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.time() - t0 < 300, "no timed checkpoint appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert torch.load(path, weights_only=False)["progress"].episode >= 1
+    assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "cartpole_rstdp")] == ["KILLED"]
+
+
+def test_rl_sigterm_then_resume_equals_uninterrupted(tmp_path):
+    """Every RNG (torch, the decoder's numpy generator) is restored: the same returns."""
+    args = ["+experiment=cartpole_rstdp", "rl.episodes=150", "rl.random_episodes=2", "rl.checkpoint_minutes=0.001",
+            "rl.video_steps=0", "train.progress=false", "train.plots=false"]
+    full = snnrun([*args, f"hydra.run.dir={tmp_path}/full"], tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+    proc = start([*args, f"hydra.run.dir={tmp_path}/killed"], tmp_path)
+    path = tmp_path / "killed" / "checkpoint.pt"
+    t0 = time.time()
+    while True:
+        assert proc.poll() is None, "finished before it could be stopped"
+        assert time.time() - t0 < 300
+        try:
+            if path.exists() and torch.load(path, weights_only=False)["progress"].episode >= 10:
+                break
+        except Exception:  # replaced while reading
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    stopped = torch.load(path, weights_only=False)["progress"].episode
+    assert 10 <= stopped < 150
+    res = snnrun([*args, f"resume={tmp_path}/killed"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    b = torch.load(path, weights_only=False)
+    assert b["progress"].returns == a["progress"].returns and len(a["progress"].returns) == 150
+    for key in a["network"]:
+        assert torch.equal(a["network"][key], b["network"][key]), key
+    statuses = sorted(r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "cartpole_rstdp"))
+    assert statuses == ["FINISHED", "FINISHED"]
