@@ -43,7 +43,8 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     hydra_dir = f"{out_dir}/{hc.output_subdir}" if hc.output_subdir else None
-    overrides = " ".join(o for o in hc.overrides.task if not o.startswith("+experiment="))
+    given = list(hc.overrides.task)
+    overrides = " ".join(o for o in given if not o.startswith("+experiment="))
     tags = {"overrides": overrides}
     if hc.mode == RunMode.MULTIRUN:  # every job of a sweep: tagged with the sweep, named by its overrides
         tags.update(sweep=os.path.abspath(hc.sweep.dir), sweep_job=str(hc.job.num))
@@ -53,7 +54,8 @@ def main(cfg: DictConfig) -> float:
         with stop_on_signals():  # SIGINT / SIGTERM before (or after) a task's loop: stop at once
             return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
                            default_run_name=(f"#{hc.job.num} {overrides}" if hc.mode == RunMode.MULTIRUN
-                                             else f"{cfg.get('name', '')} {overrides}").strip() or None)
+                                             else f"{cfg.get('name', '')} {overrides}").strip() or None,
+                           overrides=given)
     except _user_errors() as exc:
         print(f"snnrun: error: {exc}", file=sys.stderr)
         sys.exit(2)

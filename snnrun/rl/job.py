@@ -13,15 +13,15 @@ from ..build import build_encoder, build_network
 from ..config.validate import ConfigError, from_dict
 from ..integrations import tracking
 from ..run.backend import make_backend
-from ..run.checkpoint import CheckpointError, resume_checkpoint, resume_dir, save_checkpoint
+from ..run.checkpoint import CheckpointError, resume_dir, save_checkpoint
 from ..run.seeding import resolve_device, seed_everything
 from ..run.signals import stop_on_signals
 from .envs import EnvConfig, make_env
 from .runner import RLConfig, RLProgress, RLRunner
 
 
-def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_dir: Optional[str | Path],
-               extra_tags: Optional[dict], default_run_name: Optional[str]) -> float:
+def run_rl_job(typed: Any, raw: dict, ckpt: Optional[dict], output_dir: Optional[str | Path],
+               hydra_dir: Optional[str | Path], extra_tags: Optional[dict], default_run_name: Optional[str]) -> float:
     """Run an RL (or ANN -> SNN transfer) experiment; return its headline mean return."""
     from ..run.job import _yaml, run_tags
 
@@ -30,7 +30,9 @@ def run_rl_job(typed: Any, raw: dict, output_dir: Optional[str | Path], hydra_di
         env_cfg.seed = typed.seed
     seed_everything(typed.seed)
     device = resolve_device(typed.device)
-    ckpt = resume_checkpoint(typed)
+    if ckpt is not None and typed.train.kind == "transfer":
+        raise CheckpointError("resume: a transfer run cannot be resumed (it has no training loop to continue); "
+                              "start a new run")
     out_dir = resume_dir(typed, ckpt) or Path(output_dir or Path("outputs") / typed.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = tracking.Tracker(typed.tracking.uri, typed.tracking.experiment, typed.tracking.run_name or default_run_name,
@@ -183,7 +185,7 @@ def _run_transfer(typed: Any, raw: dict, env_cfg: EnvConfig, out_dir: Path, hydr
         result = run_transfer(cfg, lambda: make_env(env_cfg), env_cfg.seed, tracker.log_metrics)
         save_checkpoint(out_dir / "checkpoint.pt", {"network": result["snn"].state_dict(), "ann": result["ann"].state_dict(),
                                                     "scales": result["scales"], "config": raw,
-                                                    "mlflow_run_id": tracker.run_id})
+                                                    "mlflow_run_id": tracker.run_id, "finished": dict(result["metrics"])})
         tracker.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
         tracker.log_figure(result["figure"], "plots/robustness.png")
         plt.close(result["figure"])

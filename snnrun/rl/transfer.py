@@ -70,7 +70,6 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..core.network import Network
 from ..core.neurons.lif import IF, IFParams
@@ -78,12 +77,8 @@ from ..core.neurons.simple import Input, InputParams
 from ..core.record import SpikeCounter
 from ..core.registry import check
 
-LogFn = Callable[[dict, Optional[int]], None]
-
-# offsets of the environment seeds of each phase (evaluation uses seed + i, i < eval_episodes)
-SEED_TRAIN = 100_000
-SEED_NORM = 200_000
-SEED_SEARCH = 300_000
+from .transfer_ann import (SEED_NORM, SEED_SEARCH, SEED_TRAIN, LogFn, MLPPolicy, Perturbation,  # noqa: F401
+                           centre_outputs, data_based_scales, expert_action, rollout, train_ann)
 
 
 # =============================================================================== config
@@ -147,193 +142,6 @@ class TransferConfig:
         self.dropout_probs = [float(p) for p in self.dropout_probs]
         check(all(0.0 <= p <= 1.0 for p in self.dropout_probs), "dropout_probs",
               f"probabilities must be in [0, 1], got {self.dropout_probs!r}")
-
-
-# =============================================================================== ANN
-def expert_action(obs: np.ndarray, gains: Sequence[float]) -> np.ndarray:
-    """The linear expert: action 1 iff ``gains . obs > 0`` (``obs`` shaped ``[B, obs_dim]``)."""
-    obs = np.asarray(obs, dtype=np.float64)
-    g = np.zeros(obs.shape[-1])
-    g[: len(gains)] = list(gains)[: obs.shape[-1]]
-    return (obs @ g > 0).astype(np.int64)
-
-
-class MLPPolicy(nn.Module):
-    """``obs -> obs / obs_scale -> Linear, ReLU -> Linear, ReLU -> Linear`` (logits)."""
-
-    def __init__(self, obs_dim: int, hidden: Sequence[int], n_actions: int, obs_scale: Optional[torch.Tensor] = None):
-        super().__init__()
-        sizes = [int(obs_dim), *map(int, hidden), int(n_actions)]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        scale = torch.ones(obs_dim) if obs_scale is None else torch.as_tensor(obs_scale, dtype=torch.float32)
-        self.register_buffer("obs_scale", scale.clone())
-
-    def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        return obs / self.obs_scale
-
-    def activations(self, obs: torch.Tensor) -> list[torch.Tensor]:
-        """Per-layer outputs: ReLU activations of the hidden layers, then the logits."""
-        x = self.normalise(obs)
-        out = []
-        for k, layer in enumerate(self.layers):
-            x = layer(x)
-            if k < len(self.layers) - 1:
-                x = torch.relu(x)
-            out.append(x)
-        return out
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.activations(obs)[-1]
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions for a batch of observations ``[B, obs_dim]``."""
-        logits = self(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
-        return logits.argmax(1).numpy()
-
-
-# =============================================================================== rollouts
-@dataclasses.dataclass(frozen=True)
-class Perturbation:
-    """What the policy sees instead of the true observation: ``noise`` (Gaussian, std
-    ``level * obs_scale`` per feature) or ``dropout`` (each feature set to 0 with probability
-    ``level``), fresh every environment step; ``none`` leaves it alone."""
-
-    kind: str = "none"
-    level: float = 0.0
-
-
-def _perturb_rng(env_seed: int, pert: Perturbation) -> np.random.Generator:
-    code = {"none": 0, "noise": 1, "dropout": 2}[pert.kind]
-    return np.random.default_rng([int(env_seed) & 0xFFFFFFFF, code, round(pert.level * 1e6)])
-
-
-def rollout(policy: Callable[[np.ndarray], np.ndarray], make_env: Callable[[], Any], env_seeds: Sequence[int],
-            perturbations: Optional[Sequence[Perturbation]] = None, obs_scale: Optional[np.ndarray] = None,
-            explore_eps: float = 0.0, explore_rng: Optional[np.random.Generator] = None,
-            record_states: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Run one episode per seed, all in lock step: ``policy`` gets the (perturbed)
-    observations of all episodes as one batch ``[B, obs_dim]`` each environment step
-    (finished episodes keep their last observation; their actions are ignored).
-
-    Returns the episode returns and, with ``record_states``, the true states at which
-    actions were taken ``[N, obs_dim]``."""
-    B = len(env_seeds)
-    perts = list(perturbations) if perturbations is not None else [Perturbation()] * B
-    if len(perts) != B:
-        raise ValueError(f"{len(perts)} perturbations for {B} episodes")
-    envs = [make_env() for _ in range(B)]
-    try:
-        obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float64) for env, s in zip(envs, env_seeds)])
-        scale = np.ones(obs.shape[1]) if obs_scale is None else np.asarray(obs_scale, dtype=np.float64)
-        rngs = [_perturb_rng(s, p) for s, p in zip(env_seeds, perts)]
-        active = np.ones(B, dtype=bool)
-        returns = np.zeros(B)
-        states: list[np.ndarray] = []
-        while active.any():
-            seen = obs.copy()
-            for i, (p, rng) in enumerate(zip(perts, rngs)):
-                if p.kind == "noise":
-                    seen[i] += p.level * scale * rng.standard_normal(obs.shape[1])
-                elif p.kind == "dropout":
-                    seen[i][rng.random(obs.shape[1]) < p.level] = 0.0
-            actions = np.asarray(policy(seen.astype(np.float32))).astype(np.int64)
-            if explore_eps > 0:
-                explore_rng = explore_rng if explore_rng is not None else np.random.default_rng(0)
-                rnd = explore_rng.random(B) < explore_eps
-                actions = np.where(rnd, explore_rng.integers(0, envs[0].action_space.n, B), actions)
-            if record_states:
-                states.append(obs[active].copy())
-            for i in np.flatnonzero(active):
-                o, r, term, trunc, _ = envs[i].step(int(actions[i]))
-                obs[i] = o
-                returns[i] += r
-                if term or trunc:
-                    active[i] = False
-    finally:
-        for env in envs:
-            env.close()
-    return returns, (np.concatenate(states) if record_states else None)
-
-
-def train_ann(cfg: TransferConfig, make_env: Callable[[], Any], seed: int, log: Optional[LogFn] = None) -> MLPPolicy:
-    """Behaviour cloning of the linear expert, then ``dagger_iters`` DAgger iterations.
-    Logs ``train_loss``, ``train_accuracy``, ``dataset_size`` and ``rollout_return`` (mean
-    return of the episodes collected in that iteration, with exploration) per iteration."""
-    env = make_env()
-    obs_dim, n_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
-    env.close()
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, 1])
-    gains = cfg.expert_gains
-    next_seed = [seed + SEED_TRAIN]
-
-    def seeds(n: int) -> list[int]:
-        out = list(range(next_seed[0], next_seed[0] + n))
-        next_seed[0] += n
-        return out
-
-    def expert(o: np.ndarray) -> np.ndarray:
-        return expert_action(o, gains)
-
-    ret, X = rollout(expert, make_env, seeds(cfg.bc_episodes), explore_eps=cfg.explore_eps, explore_rng=rng,
-                     record_states=True)
-    obs_scale = torch.as_tensor(X.std(0) + 1e-6, dtype=torch.float32)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MLPPolicy(obs_dim, cfg.hidden, n_actions, obs_scale)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    data_x, data_y = [X], [expert(X)]
-    for it in range(cfg.dagger_iters + 1):
-        if it > 0:  # DAgger: states visited by the current network, labelled by the expert
-            ret, X = rollout(model.act, make_env, seeds(cfg.dagger_episodes), explore_eps=cfg.explore_eps,
-                             explore_rng=rng, record_states=True)
-            data_x.append(X)
-            data_y.append(expert(X))
-        xs = torch.as_tensor(np.concatenate(data_x), dtype=torch.float32)
-        ys = torch.as_tensor(np.concatenate(data_y), dtype=torch.int64)
-        model.train()
-        total, n = 0.0, 0
-        for _ in range(cfg.epochs):
-            perm = torch.randperm(len(xs), generator=gen)
-            for k in range(0, len(xs), cfg.batch_size):
-                idx = perm[k:k + cfg.batch_size]
-                loss = nn.functional.cross_entropy(model(xs[idx]), ys[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-                n += len(idx)
-        model.eval()
-        with torch.no_grad():
-            acc = float((model(xs).argmax(1) == ys).float().mean())
-        if log is not None:
-            log({"train_loss": total / max(n, 1), "train_accuracy": acc, "dataset_size": float(len(xs)),
-                 "rollout_return": float(np.mean(ret))}, it)
-    return model
-
-
-def centre_outputs(ann: MLPPolicy, states: torch.Tensor, quantile: float) -> float:
-    """Add ``c`` to every output bias (argmax unchanged) so that the winning output is >= 0 on
-    all but a ``quantile`` fraction of ``states``; returns ``c``."""
-    with torch.no_grad():
-        winner = ann(states).max(1).values
-        c = -float(torch.quantile(winner, quantile))
-        ann.layers[-1].bias.add_(c)
-    return c
-
-
-# =============================================================================== scales
-def data_based_scales(ann: MLPPolicy, states: torch.Tensor, percentile: float = 99.9) -> list[float]:
-    """Per-layer normalisation factors: the ``percentile`` of each layer's positive
-    activations on ``states`` (1.0 for a layer that is never active)."""
-    with torch.no_grad():
-        acts = ann.activations(states)
-    scales = []
-    for a in acts:
-        pos = a[a > 0].double()
-        scales.append(float(torch.quantile(pos, percentile / 100.0)) if pos.numel() else 1.0)
-    return scales
 
 
 # =============================================================================== SNN

@@ -16,6 +16,7 @@ from ..config.validate import ConfigError, from_dict
 from ..integrations import tracking
 from .backend import check_rewards, make_backend
 from .checkpoint import CheckpointError, resume_checkpoint, resume_dir
+from .resume import resumed_config
 from .seeding import resolve_device, seed_everything
 from .signals import stop_on_signals
 from .unsupervised import Progress, UnsupervisedRunner, WeightRamp
@@ -58,17 +59,23 @@ def _check_input_shape(cfg: RunConfig, net, images: torch.Tensor) -> None:
 
 
 def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Optional[str | Path] = None,
-            extra_tags: Optional[dict] = None, default_run_name: Optional[str] = None) -> float:
+            extra_tags: Optional[dict] = None, default_run_name: Optional[str] = None,
+            overrides: Optional[list[str]] = None) -> float:
     """Run one configured experiment end to end; return the test accuracy (all activity).
-    ``extra_tags`` are added to the MLflow run (the CLI adds the sweep of a multirun)."""
+    ``extra_tags`` are added to the MLflow run (the CLI adds the sweep of a multirun).
+    Resuming (``resume=``), the run continues with the config stored in its checkpoint;
+    ``overrides`` (the command line's) say which keys the user set (None: all of ``cfg``),
+    see :mod:`snnrun.run.resume`."""
     typed, raw = validate(cfg)
+    ckpt = resume_checkpoint(typed)
+    if ckpt is not None and isinstance(ckpt.get("config"), dict):
+        typed, raw = validate(resumed_config(ckpt["config"], raw, overrides))
     if typed.train.kind in ("rl", "transfer"):
         from ..rl.job import run_rl_job
 
-        return run_rl_job(typed, raw, output_dir, hydra_dir, extra_tags, default_run_name)
+        return run_rl_job(typed, raw, ckpt, output_dir, hydra_dir, extra_tags, default_run_name)
     device = resolve_device(typed.device)
     generator = seed_everything(typed.seed)
-    ckpt = resume_checkpoint(typed)
     out_dir = resume_dir(typed, ckpt) or Path(output_dir or Path("outputs") / typed.name)
     out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -107,7 +107,11 @@ def test_signal_checkpoints_and_marks_the_run_killed(tmp_path, data_dir, sig, co
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert [r.info.status for r in runs] == ["KILLED"]
     # and it resumes from there, found by its MLflow run id
-    res = snnrun([*args, "data.n_test=20", f"resume={ckpt['mlflow_run_id']}", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    # a key that would change the results may not be overridden on resume...
+    bad = snnrun([*args, "data.n_test=20", "device=cpu", f"resume={ckpt['mlflow_run_id']}"], tmp_path)
+    assert bad.returncode == 2 and "data.n_test: 100 -> 20" in bad.stderr and "device" not in bad.stderr, bad.stderr
+    # ...and the run id alone is enough: the config comes from the checkpoint
+    res = snnrun([f"resume={ckpt['mlflow_run_id']}", "train.progress=false", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")] == ["FINISHED"]
 
@@ -153,7 +157,7 @@ def test_rl_sigterm_then_resume_equals_uninterrupted(tmp_path):
     assert proc.returncode == 143
     stopped = torch.load(path, weights_only=False)["progress"].episode
     assert 10 <= stopped < 150
-    res = snnrun([*args, f"resume={tmp_path}/killed"], tmp_path)
+    res = snnrun([f"resume={tmp_path}/killed"], tmp_path)  # alone: the stored config
     assert res.returncode == 0, res.stderr[-3000:]
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
     b = torch.load(path, weights_only=False)
