@@ -27,9 +27,10 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ParamError)
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .core.network import SimulationError
     from .integrations.datasets import DatasetError
+    from .integrations.tracking import TrackingError
     from .run.checkpoint import CheckpointError
 
-    return (*USER_ERRORS, DatasetError, CheckpointError, SimulationError)
+    return (*USER_ERRORS, DatasetError, CheckpointError, SimulationError, TrackingError)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://snnrun.configs", config_name="config")

@@ -4,6 +4,7 @@ logged as they happen, artifacts, tags, and an honest final status
 
 from __future__ import annotations
 
+import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,10 +46,95 @@ def run_tags_of(run_id: str, uri: str) -> dict[str, str]:
         raise LookupError(f"no MLflow run {run_id!r} at {uri} ({type(exc).__name__})") from None
 
 
-def _prepare_local_store(uri: str) -> None:
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
+class TrackingError(ValueError):
+    """The tracking store cannot be used; the message names ``tracking.uri``."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MLFLOW_TABLES = {"experiments", "runs", "metrics", "params"}
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _sqlite_path(uri: str) -> Optional[Path]:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def _check_sqlite(uri: str, path: Path) -> None:
+    """A new store's folder must be writable; an existing file must be an MLflow store
+    (an SQLite file with MLflow's tables, or empty), else it is refused untouched."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(f"tracking.uri: cannot create the folder of {uri} ({exc.strerror or exc})") from None
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK):
+            raise TrackingError(f"tracking.uri: cannot write a store in {str(path.parent)!r} ({uri})")
+        return
+    if path.is_dir() or not os.access(path, os.R_OK | os.W_OK):
+        raise TrackingError(f"tracking.uri: {str(path)!r} is not a readable and writable file ({uri})")
+    if path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head != SQLITE_MAGIC:
+        raise TrackingError(f"tracking.uri: {str(path)!r} is not an SQLite file; refusing to write an MLflow store into it")
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    try:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"tracking.uri: {str(path)!r} is not a readable SQLite file ({exc})") from None
+    finally:
+        con.close()
+    if tables and not MLFLOW_TABLES <= tables:
+        raise TrackingError(f"tracking.uri: {str(path)!r} is an SQLite file but not an MLflow store "
+                            f"(tables: {', '.join(sorted(tables)[:5])}); refusing to write into it")
+
+
+def _check_server(uri: str) -> None:
+    """An http(s) store must accept a connection within a few seconds (MLflow itself would
+    retry for minutes)."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(uri)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        socket.create_connection((u.hostname or "localhost", port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise TrackingError(f"tracking.uri: cannot reach the tracking server {uri} ({exc.strerror or exc})") from None
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # fail in seconds, not minutes, if it goes away
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise first-time creation of a local SQLite store across processes (two runs
+    started together on a new store would both create the schema and one would fail)."""
+    path = _sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    with open(path.parent / (path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _prepare_local_store(uri: str) -> None:
+    path = _sqlite_path(uri)
+    if path is not None:
+        _check_sqlite(uri, path)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
 
 
 def prepare_store(uri: str, experiment: Optional[str] = None, artifact_location: Optional[str] = None) -> None:
@@ -58,7 +144,11 @@ def prepare_store(uri: str, experiment: Optional[str] = None, artifact_location:
     import mlflow
 
     _prepare_local_store(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    with _store_lock(uri):
+        _create(mlflow.MlflowClient(tracking_uri=uri), uri, experiment, artifact_location)
+
+
+def _create(client: Any, uri: str, experiment: Optional[str], artifact_location: Optional[str]) -> None:
     if experiment is None:
         client.search_experiments(max_results=1)
     elif client.get_experiment_by_name(experiment) is None:
