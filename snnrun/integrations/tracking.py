@@ -193,6 +193,7 @@ class Tracker:
         self.run_id: Optional[str] = None
         self._mlflow: Any = None
         self._logged: dict[str, int] = {}  # a resumed run: the last step of each metric already logged
+        self.keep_on_exit: list[tuple[Path, str]] = []  # (file, artifact folder) uploaded even if KILLED / FAILED
 
     def start(self, params: Mapping[str, str], tags: Mapping[str, str], run_id: Optional[str] = None) -> None:
         if not self.enabled:
@@ -242,6 +243,16 @@ class Tracker:
             self._mlflow = None
 
 
+def _upload_kept(tracker: Tracker) -> None:
+    """A run that stops early still gets its last checkpoint in MLflow (best effort: the
+    file stays in the run folder whatever happens here)."""
+    for path, folder in tracker.keep_on_exit:
+        try:
+            tracker.log_artifact(path, folder)
+        except Exception as exc:
+            print(f"snnrun: warning: could not upload {path} to MLflow ({type(exc).__name__})")
+
+
 @contextmanager
 def tracked(tracker: Tracker, params: Mapping[str, str], tags: Mapping[str, str],
             run_id: Optional[str] = None) -> Iterator[Tracker]:
@@ -250,9 +261,11 @@ def tracked(tracker: Tracker, params: Mapping[str, str], tags: Mapping[str, str]
     try:
         yield tracker
     except KeyboardInterrupt:
+        _upload_kept(tracker)
         tracker.end("KILLED")
         raise
     except BaseException:
+        _upload_kept(tracker)
         tracker.end("FAILED")
         raise
     else:

@@ -16,6 +16,7 @@ from ..run.backend import make_backend
 from ..run.checkpoint import CheckpointError, resume_dir, save_checkpoint
 from ..run.seeding import resolve_device, seed_everything
 from ..run.signals import stop_on_signals
+from ..run.tags import config_yaml as _yaml, run_tags
 from .envs import EnvConfig, make_env
 from .runner import RLConfig, RLProgress, RLRunner
 
@@ -23,8 +24,6 @@ from .runner import RLConfig, RLProgress, RLRunner
 def run_rl_job(typed: Any, raw: dict, ckpt: Optional[dict], output_dir: Optional[str | Path],
                hydra_dir: Optional[str | Path], extra_tags: Optional[dict], default_run_name: Optional[str]) -> float:
     """Run an RL (or ANN -> SNN transfer) experiment; return its headline mean return."""
-    from ..run.job import _yaml, run_tags
-
     env_cfg = from_dict(EnvConfig, raw.get("env") or {}, "env")
     if env_cfg.seed is None:
         env_cfg.seed = typed.seed
@@ -63,6 +62,7 @@ def run_rl_job(typed: Any, raw: dict, ckpt: Optional[dict], output_dir: Optional
                                                             "numpy": runner.rng.bit_generator.state}})
 
     runner = RLRunner(rl_cfg, env, net, encoder, sim, env_cfg.seed, tracker.log_metrics, save)
+    tracker.keep_on_exit.append((out_dir / "checkpoint.pt", "checkpoint"))
     run_id = None
     if ckpt is not None:  # every RNG back where it was: the resumed run equals an uninterrupted one
         try:
@@ -172,7 +172,6 @@ def _log_video(tracker: Any, runner: RLRunner, env_cfg: EnvConfig, out_dir: Path
 def _run_transfer(typed: Any, raw: dict, env_cfg: EnvConfig, out_dir: Path, hydra_dir: Any, tracker: Any, tags: dict) -> float:
     import matplotlib.pyplot as plt
 
-    from ..run.job import _yaml
     from .transfer import TransferConfig, run_transfer
 
     cfg = from_dict(TransferConfig, raw.get("transfer") or {}, "transfer")

@@ -11,14 +11,11 @@ normalisation), each layer's weights then scaled by ``lambda_{l-1} / lambda_l``.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from .transfer import TransferConfig
 
 LogFn = Callable[[dict, Optional[int]], None]
 
@@ -135,7 +132,7 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], make_env: Callable[[], A
     return returns, (np.concatenate(states) if record_states else None)
 
 
-def train_ann(cfg: TransferConfig, make_env: Callable[[], Any], seed: int, log: Optional[LogFn] = None) -> MLPPolicy:
+def train_ann(cfg: Any, make_env: Callable[[], Any], seed: int, log: Optional[LogFn] = None) -> MLPPolicy:
     """Behaviour cloning of the linear expert, then ``dagger_iters`` DAgger iterations.
     Logs ``train_loss``, ``train_accuracy``, ``dataset_size`` and ``rollout_return`` (mean
     return of the episodes collected in that iteration, with exploration) per iteration."""

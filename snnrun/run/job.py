@@ -3,8 +3,6 @@ usable from Python (``run_job(cfg_dict)``)."""
 
 from __future__ import annotations
 
-import platform
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +17,7 @@ from .checkpoint import CheckpointError, resume_checkpoint, resume_dir
 from .resume import resumed_config
 from .seeding import resolve_device, seed_everything
 from .signals import stop_on_signals
+from .tags import config_yaml as _yaml, run_tags, snnrun_version as _version
 from .unsupervised import Progress, UnsupervisedRunner, WeightRamp
 
 
@@ -123,6 +122,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     runner = runner_cls(typed, net, encoder, sim, data, out_dir, log, generator, save_payload)
     runner.progress = progress
     runner.ramp = ramp
+    tracker.keep_on_exit.append((out_dir / "checkpoint.pt", "checkpoint"))
     tags = run_tags(device, getattr(sim, "backend", "torch"), out_dir, extra_tags)
     with tracking.tracked(tracker, tracking.flatten(raw), tags, run_id):
         if hydra_dir is not None:
@@ -139,28 +139,6 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
         if typed.train.plots:
             _log_plots(tracker, typed, net, runner, result, data)
     return float(result.get("metrics", {}).get("test_accuracy", float("nan")))
-
-
-def run_tags(device: torch.device, backend: str, out_dir: Path, extra: Optional[dict] = None) -> dict:
-    """Tags of every MLflow run: code version, machine, command, output folder."""
-    return {"git_commit": tracking.git_commit(), "torch_version": torch.__version__, "device": str(device),
-            "backend": backend, "snnrun_version": _version(), "python": platform.python_version(),
-            "command": " ".join(sys.argv), "output_dir": str(out_dir.resolve()), **(extra or {})}
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-def _yaml(raw: dict) -> str:
-    try:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_yaml(OmegaConf.create(raw))
-    except Exception:  # pragma: no cover
-        return repr(raw)
 
 
 def _log_plots(tracker, cfg: RunConfig, net, runner: UnsupervisedRunner, result: dict, data: dict) -> None:

@@ -14,33 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 
 from . import evaluation as ev
+from .evaluation import fit_readout, predict
 from .unsupervised import N_CLASSES, UnsupervisedRunner
 
-
-def fit_readout(x: torch.Tensor, y: torch.Tensor, n_classes: int, epochs: int, lr: float, weight_decay: float,
-                seed: int = 0) -> dict[str, torch.Tensor]:
-    """Softmax regression on standardised features; returns ``{mean, std, W, b}``."""
-    x = x.float()
-    mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
-    z = (x - mean) / std
-    g = torch.Generator().manual_seed(seed)
-    W = (torch.randn(z.shape[1], n_classes, generator=g) * 0.01).requires_grad_()
-    b = torch.zeros(n_classes, requires_grad=True)
-    opt = torch.optim.Adam([W, b], lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z @ W + b, y)
-        loss.backward()
-        opt.step()
-    return {"mean": mean, "std": std, "W": W.detach(), "b": b.detach()}
-
-
-def predict(readout: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    z = (x.float() - readout["mean"]) / readout["std"]
-    return (z @ readout["W"] + readout["b"]).argmax(1)
+__all__ = ["ReadoutRunner", "fit_readout", "predict"]
 
 
 class ReadoutRunner(UnsupervisedRunner):

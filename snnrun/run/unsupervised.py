@@ -255,11 +255,10 @@ class UnsupervisedRunner:
         acc = ev.accuracy(ev.all_activity(counts, p.assignments, N_CLASSES), labels[:n])
         metrics = {"assign_accuracy": acc, "assign_images_per_s": ips}
         if t.readout_eval:  # a linear classifier on the same counts: what the features support
-            from .readout import fit_readout, predict
 
-            p.readout = fit_readout(counts, labels[:n], N_CLASSES, t.readout_epochs, t.readout_lr,
+            p.readout = ev.fit_readout(counts, labels[:n], N_CLASSES, t.readout_epochs, t.readout_lr,
                                     t.readout_weight_decay, self.cfg.seed)
-            metrics["readout_train_accuracy"] = ev.accuracy(predict(p.readout, counts), labels[:n])
+            metrics["readout_train_accuracy"] = ev.accuracy(ev.predict(p.readout, counts), labels[:n])
         self.log(metrics, p.seen)
 
     def test(self) -> dict[str, Any]:
@@ -277,9 +276,8 @@ class UnsupervisedRunner:
             "test_images_per_s": ips,
         }
         if getattr(p, "readout", None) is not None:
-            from .readout import predict
 
-            metrics["test_accuracy_readout"] = ev.accuracy(predict(p.readout, counts), labels)
+            metrics["test_accuracy_readout"] = ev.accuracy(ev.predict(p.readout, counts), labels)
         self.log(metrics, p.seen)
         return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
 

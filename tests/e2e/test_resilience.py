@@ -106,6 +106,9 @@ def test_signal_checkpoints_and_marks_the_run_killed(tmp_path, data_dir, sig, co
     assert 100 <= ckpt["progress"].seen < 1500
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert [r.info.status for r in runs] == ["KILLED"]
+    from .test_cli import artifact_paths
+
+    assert "checkpoint/checkpoint.pt" in artifact_paths(runs[0])  # a killed run keeps its last checkpoint in MLflow
     # and it resumes from there, found by its MLflow run id
     # a key that would change the results may not be overridden on resume...
     bad = snnrun([*args, "data.n_test=20", "device=cpu", f"resume={ckpt['mlflow_run_id']}"], tmp_path)
