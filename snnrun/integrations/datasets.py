@@ -172,8 +172,17 @@ def _load_split(spec: _Spec, root: str, split: str, download: bool) -> tuple[tor
     else:
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         labels = torch.as_tensor(ds.targets, dtype=torch.long)
+    _check_pairs(spec, work_folder, split, images, labels)
     _write_tensor_cache(work_folder, split, images, labels)
     return images, labels
+
+
+def _check_pairs(spec: _Spec, folder: str, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """One label per image: a label file of another length (a mixed-up or truncated
+    file) would train on misaligned pairs."""
+    if len(images) != len(labels):
+        raise DatasetError(f"dataset {spec.name!r} ({split}) under {os.path.abspath(folder)!r}: {len(images)} images "
+                           f"but {len(labels)} labels; replace the label file (or delete the folder to download again)")
 
 
 def _missing(spec: _Spec, root: str, reason: str) -> DatasetError:

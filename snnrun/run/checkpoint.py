@@ -29,10 +29,22 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CheckpointError(f"could not write checkpoint {str(path)!r}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # torch's writer reports a full disk as "[enforce fail at inline_container.cc...]"
+        Path(tmp).unlink(missing_ok=True)
+        free = _free_bytes(path.parent)
+        raise CheckpointError(f"could not write checkpoint {str(path)!r} (disk full? {free / 2**20:.0f} MiB free; "
+                              f"the previous checkpoint is intact): {str(exc).splitlines()[0][:120]}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return int(os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize)
+    except (OSError, AttributeError):  # pragma: no cover
+        return -1
 
 
 def resolve_resume(resume: str, uri: str) -> Path:

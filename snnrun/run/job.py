@@ -3,6 +3,7 @@ usable from Python (``run_job(cfg_dict)``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,10 +16,15 @@ from ..integrations import tracking
 from .backend import check_rewards, make_backend
 from .checkpoint import CheckpointError, resume_checkpoint, resume_dir
 from .resume import resumed_config
+from ..config.overrides import check_experiment_package, check_overrides_used
 from .seeding import resolve_device, seed_everything
 from .signals import stop_on_signals
 from .tags import config_yaml as _yaml, run_tags, snnrun_version as _version
 from .unsupervised import Progress, UnsupervisedRunner, WeightRamp
+
+
+# the run's own top-level keys; any other top-level key is a variable for interpolation
+SCHEMA_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
 
 
 def validate(cfg: Any) -> tuple[RunConfig, dict]:
@@ -26,10 +32,18 @@ def validate(cfg: Any) -> tuple[RunConfig, dict]:
     raw = to_container(cfg)
     if not isinstance(raw, dict):
         raise ConfigError("", f"expected a mapping at the top level, got {type(raw).__name__}")
-    known = {"network", "encoder", "data", "train", "tracking", "name", "seed", "device", "dt_ms", "backend", "resume",
-             "env", "rl", "transfer"}
-    typed = from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
+    check_experiment_package(raw)
+    typed = from_dict(RunConfig, {k: v for k, v in raw.items() if k in SCHEMA_KEYS})
     return typed, raw
+
+
+def _unresolved(cfg: Any) -> Any:
+    try:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    except ImportError:  # pragma: no cover
+        return cfg
 
 
 def _load_data(cfg: RunConfig) -> dict[str, Any]:
@@ -66,6 +80,8 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     ``overrides`` (the command line's) say which keys the user set (None: all of ``cfg``),
     see :mod:`snnrun.run.resume`."""
     typed, raw = validate(cfg)
+    if overrides is not None:
+        check_overrides_used(_unresolved(cfg), overrides, SCHEMA_KEYS)
     ckpt = resume_checkpoint(typed)
     if ckpt is not None and isinstance(ckpt.get("config"), dict):
         typed, raw = validate(resumed_config(ckpt["config"], raw, overrides))

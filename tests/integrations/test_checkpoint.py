@@ -30,6 +30,21 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left
 
 
+def test_full_disk_as_torch_reports_it_is_named_too(tmp_path, monkeypatch):
+    """torch's zip writer reports ENOSPC as a RuntimeError "[enforce fail at inline_container.cc]"."""
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"network": {}, "n": 1})
+
+    def full_disk(obj, f, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match=r"could not write checkpoint .*\(disk full\? .* MiB free; the previous"):
+        save_checkpoint(path, {"network": {}, "n": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["n"] == 1
+
+
 @pytest.mark.parametrize("content,match", [(b"", "corrupt or unreadable"), (b"garbage", "corrupt or unreadable")])
 def test_unreadable_checkpoint_is_named(tmp_path, content, match):
     path = tmp_path / "bad.pt"
