@@ -56,7 +56,7 @@ def main(cfg: DictConfig) -> float:
             return run_job(cfg, output_dir=out_dir, hydra_dir=hydra_dir, extra_tags=tags,
                            default_run_name=(f"#{hc.job.num} {overrides}" if hc.mode == RunMode.MULTIRUN
                                              else f"{cfg.get('name', '')} {overrides}").strip() or None,
-                           overrides=given)
+                           overrides=given, config_groups=tuple(hc.runtime.choices))
     except _user_errors() as exc:
         print(f"snnrun: error: {exc}", file=sys.stderr)
         sys.exit(2)

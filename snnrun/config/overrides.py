@@ -40,9 +40,11 @@ def check_experiment_package(raw: dict) -> None:
                           "its first line must be `# @package _global_`")
 
 
-def check_overrides_used(unresolved: dict, overrides: Iterable[str], schema_keys: Iterable[str]) -> None:
-    """ConfigError for an override of a top-level variable that nothing interpolates."""
-    schema = set(schema_keys)
+def check_overrides_used(unresolved: dict, overrides: Iterable[str], schema_keys: Iterable[str],
+                         groups: Iterable[str] = ()) -> None:
+    """ConfigError for an override of a top-level variable that nothing interpolates
+    (``groups``: Hydra's config groups, whose overrides choose a file, not a key)."""
+    schema = set(schema_keys) | set(groups)
     used = referenced_names(unresolved)
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")

@@ -73,7 +73,7 @@ def _check_input_shape(cfg: RunConfig, net, images: torch.Tensor) -> None:
 
 def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Optional[str | Path] = None,
             extra_tags: Optional[dict] = None, default_run_name: Optional[str] = None,
-            overrides: Optional[list[str]] = None) -> float:
+            overrides: Optional[list[str]] = None, config_groups: tuple = ()) -> float:
     """Run one configured experiment end to end; return the test accuracy (all activity).
     ``extra_tags`` are added to the MLflow run (the CLI adds the sweep of a multirun).
     Resuming (``resume=``), the run continues with the config stored in its checkpoint;
@@ -81,7 +81,7 @@ def run_job(cfg: Any, output_dir: Optional[str | Path] = None, hydra_dir: Option
     see :mod:`snnrun.run.resume`."""
     typed, raw = validate(cfg)
     if overrides is not None:
-        check_overrides_used(_unresolved(cfg), overrides, SCHEMA_KEYS)
+        check_overrides_used(_unresolved(cfg), overrides, SCHEMA_KEYS, config_groups)
     ckpt = resume_checkpoint(typed)
     if ckpt is not None and isinstance(ckpt.get("config"), dict):
         typed, raw = validate(resumed_config(ckpt["config"], raw, overrides))

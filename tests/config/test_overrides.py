@@ -28,7 +28,9 @@ def test_a_variable_the_experiment_does_not_use_is_refused():
     with pytest.raises(ConfigError, match="n_neurons"):
         check_overrides_used(cfg, ["n_neurons=100"], SCHEMA)
     check_overrides_used(cfg, ["n_filters=9", "seed=3", "network.populations.Ae.v=1", "+experiment=x",
-                               "hydra.run.dir=o"], SCHEMA)  # all used: no error
+                               "hydra.run.dir=o", "+hparams_search=optuna"], SCHEMA, groups=["hparams_search"])
+    with pytest.raises(ConfigError, match="hparams_search"):  # a config group only when Hydra says so
+        check_overrides_used(cfg, ["+hparams_search=optuna"], SCHEMA)
 
 
 def test_an_experiment_without_the_package_header_is_refused():
