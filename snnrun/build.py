@@ -17,6 +17,7 @@ naming the config path (``network.populations.Ae.tau_mem_ms: must be > 0, got -1
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Optional
 
 import torch
@@ -60,6 +61,7 @@ def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cp
             net.add_population(str(name), entry.factory(params, dt=dt_ms))
         except ParamError as exc:
             raise ConfigError(join(ppath, exc.field), exc.message) from None
+    planned = []
     for name, ccfg in conns.items():
         cpath = join(join(path, "connections"), name)
         entry, params = build_kind(CONNECTIONS, ccfg, cpath, ignore=("source", "target", "learning"))
@@ -71,8 +73,10 @@ def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cp
             if ref not in net.populations:
                 raise ConfigError(join(cpath, role), f"{ref!r} is not a population; populations are: {', '.join(net.populations)}")
             ends[role] = ref
+        planned.append((name, cpath, entry, params, ends, ccfg.get("learning")))
+    _check_memory(net, planned)
+    for name, cpath, entry, params, ends, lcfg in planned:
         rule = None
-        lcfg = ccfg.get("learning")
         if lcfg is not None:
             rentry, rparams = build_kind(RULES, lcfg, join(cpath, "learning"))
             rule = rentry.factory(rparams, dt=dt_ms)
@@ -82,10 +86,44 @@ def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cp
             net.add_connection(str(name), ends["source"], ends["target"], conn)
         except ParamError as exc:
             raise ConfigError(join(cpath, exc.field), exc.message) from None
+        except (MemoryError, RuntimeError) as exc:
+            if not isinstance(exc, MemoryError) and "alloc" not in str(exc):
+                raise
+            raise ConfigError(cpath, f"out of memory building its {net.populations[ends['source']].n} x "
+                                     f"{net.populations[ends['target']].n} synapses ({str(exc).splitlines()[0][:120]})") from None
     try:
         return net.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise ConfigError("device", f"cannot use device {str(device)!r}: {str(exc).splitlines()[0]}") from None
+
+
+def physical_memory() -> int:
+    """This machine's RAM in bytes (0 if unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 0
+
+
+def _gib(n: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _check_memory(net: Network, planned: list) -> None:
+    """Refuse, before allocating, connections whose tensors together exceed this machine's
+    memory, naming the largest (a typo like ``n_neurons=10000000`` would otherwise die in the
+    allocator, or in the out-of-memory killer, with no key named)."""
+    need = [(entry.factory.memory_bytes(net.populations[e["source"]], net.populations[e["target"]], params) or 0,
+             cpath, net.populations[e["source"]].n, net.populations[e["target"]].n)
+            for name, cpath, entry, params, e, _ in planned]
+    total, have = sum(n[0] for n in need), physical_memory()
+    if need and have and total > have:
+        size, cpath, n_pre, n_post = max(need)
+        raise ConfigError(cpath, f"{n_pre} x {n_post} synapses need {_gib(size)} (the network's connections "
+                                 f"{_gib(total)}), more than this machine's {_gib(have)} of memory; use fewer neurons")
 
 
 def build_encoder(cfg: Any, dt_ms: float = 1.0, path: str = "encoder") -> Encoder:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import torch
 
 from snnrun.build import build_encoder, build_network
 from snnrun.core.connections.base import grid_distance_weights
 from snnrun.core.simulate import make_simulator
-from snnrun.run.job import _load_data, validate
+from snnrun.run.classify import load_data
+from snnrun.run.job import validate
 from snnrun.run.unsupervised import UnsupervisedRunner
 
 
@@ -33,13 +33,13 @@ def main(ckpt_path: str, n_assign: int, n_test: int, profiles: list[str]) -> Non
     cfg, raw = validate(raw)
     net = build_network(cfg.network, dt_ms=cfg.dt_ms, device="cpu", seed=cfg.seed)
     net.load_state_dict(ck["network"])
-    data = _load_data(cfg)
+    data = load_data(cfg)
     sim = make_simulator(net, [cfg.train.exc_population], cfg.backend)
     conn = net.connections["Ai_Ae"]
     trained = conn.w.detach().clone()
     ramp = grid_distance_weights(tuple(trained.shape), 0.0, 1.0)  # 0 for neighbours .. 1 for the farthest pair
-    runner = UnsupervisedRunner(cfg, net, build_encoder(cfg.encoder, dt_ms=cfg.dt_ms), sim, data, Path("."),
-                                lambda metrics, step: None, torch.Generator().manual_seed(0), lambda p: {})
+    runner = UnsupervisedRunner(cfg, net, build_encoder(cfg.encoder, dt_ms=cfg.dt_ms), sim, data,
+                                lambda metrics, step: None)
     for profile in profiles:
         with torch.no_grad():
             if profile == "as-trained":

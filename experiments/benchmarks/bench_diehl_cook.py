@@ -154,8 +154,7 @@ def snnrun_side(n_neurons: int, backend: str, args, out_dir: Path) -> Side:
     sim = make_simulator(net, [typed.train.exc_population], backend)
     if getattr(sim, "backend", backend) != backend:
         raise RuntimeError(f"make_simulator gave backend {sim.backend!r}, not {backend!r}")
-    runner = UnsupervisedRunner(typed, net, encoder, sim, data={}, out_dir=out_dir, log=lambda m, s: None,
-                                generator=torch.Generator().manual_seed(args.seed), save_payload=lambda p: {})
+    runner = UnsupervisedRunner(typed, net, encoder, sim, data={}, log=lambda m, s: None)
 
     def present(x, learning: bool):
         return runner.present(x, learning).cpu()

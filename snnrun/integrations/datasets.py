@@ -23,6 +23,7 @@ import os
 import shutil
 import stat
 import uuid
+import zlib
 import warnings
 from dataclasses import dataclass
 from typing import Optional
@@ -126,6 +127,7 @@ def _spec(name: str) -> _Spec:
 
 def _load_split(spec: _Spec, root: str, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images ``[N, C, H, W]`` and int64 labels ``[N]`` of a whole split."""
+    _check_root(root)
     source_folder = os.path.join(root, spec.folder)
     cached = _read_tensor_cache(source_folder, split)  # may be there even in a read-only root
     if cached is not None:
@@ -146,10 +148,10 @@ def _load_split(spec: _Spec, root: str, split: str, download: bool) -> tuple[tor
             raise _missing(spec, root, f"could not copy it to the cache folder {work_root!r}: {e}") from e
 
     work_folder = os.path.join(work_root, spec.folder)
-    try:
-        _unpack(spec, work_root)
-    except (OSError, EOFError) as e:
-        warnings.warn(f"could not unpack {spec.name} under {work_root!r} ({e}); leaving it to torchvision")
+    _unpack(spec, work_root, root)
+    if spec.kind == "idx":
+        for stem in IDX_FILES[split]:
+            _check_idx(os.path.join(work_root, spec.folder, "raw", stem), root)
 
     had_files = _has_files(spec, work_root)
     try:
@@ -266,8 +268,56 @@ def _mirror(spec: _Spec, root: str, work_root: str) -> None:
                 _copy(os.path.join(folder, f), os.path.join(work_root, spec.folder, f))
 
 
-def _unpack(spec: _Spec, work_root: str) -> None:
-    """Unpack archives that are present but not yet unpacked, so ``download=False`` works too."""
+def _check_root(root: str) -> None:
+    """``data.root`` is a folder this process can read (or does not exist yet)."""
+    if not os.path.exists(root):
+        return
+    if not os.path.isdir(root):
+        raise DatasetError(f"data.root {os.path.abspath(root)!r} is a file, not a folder; set data.root "
+                           "(or SNNRUN_DATA_DIR) to the folder holding the data sets")
+    try:
+        os.listdir(root)
+    except PermissionError:
+        raise DatasetError(f"data.root {os.path.abspath(root)!r} cannot be read (permission denied)") from None
+
+
+# the unpacked IDX files of each split (MNIST and Fashion-MNIST)
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def _where(path: str, root: str) -> str:
+    """``path``, and the read-only root it was copied from when it is in the cache."""
+    path = os.path.abspath(path)
+    return repr(path) if path.startswith(os.path.abspath(root) + os.sep) else f"{path!r} (copied from under {os.path.abspath(root)!r})"
+
+
+def _check_idx(path: str, root: str) -> None:
+    """An unpacked IDX file (if present) is whole: its header's magic and dimensions give
+    its exact size (``4 + 4 * ndim + prod(dims)`` bytes of uint8 data)."""
+    if not os.path.isfile(path):
+        return
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+        ndim = head[3] if len(head) == 4 and head[:3] == b"\x00\x00\x08" else 0
+        dims = f.read(4 * ndim)
+    if ndim == 0 or len(dims) != 4 * ndim:
+        raise DatasetError(f"data file {_where(path, root)} is not an IDX file of bytes (bad header); "
+                           "delete it to unpack or download it again")
+    expected = 4 + 4 * ndim
+    n = 1
+    for k in range(ndim):
+        n *= int.from_bytes(dims[4 * k:4 * k + 4], "big")
+    expected += n
+    if size != expected:
+        raise DatasetError(f"data file {_where(path, root)} is truncated or corrupt ({size} bytes, its header says "
+                           f"{expected}); delete it to unpack or download it again")
+
+
+def _unpack(spec: _Spec, work_root: str, root: str) -> None:
+    """Unpack archives that are present but not yet unpacked, so ``download=False`` works too;
+    a truncated or corrupt archive is named (deleting it lets torchvision download it again)."""
     if spec.kind == "idx":
         raw = os.path.join(work_root, spec.folder, "raw")
         if not os.path.isdir(raw):
@@ -280,6 +330,9 @@ def _unpack(spec: _Spec, work_root: str) -> None:
                     with gzip.open(os.path.join(raw, f), "rb") as fin, open(tmp, "wb") as fout:
                         shutil.copyfileobj(fin, fout, 1 << 20)
                     os.replace(tmp, target)
+                except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+                    raise DatasetError(f"data file {_where(os.path.join(raw, f), root)} is truncated or corrupt "
+                                       f"({_last_line(e)}); delete it to download it again, or replace it") from None
                 finally:
                     if os.path.exists(tmp):
                         os.remove(tmp)

@@ -119,7 +119,7 @@ class RLRunner:
     """Runs episodes of ``env`` with ``net``; see the module docstring."""
 
     def __init__(self, cfg: RLConfig, env: Any, net: Any, encoder: Any, sim: Any, seed: int,
-                 log: Callable[[dict, Optional[int]], None], save: Callable[["RLProgress"], None]):
+                 log: Callable[[dict, Optional[int]], None], save: Callable[[], Any]):
         self.cfg, self.env, self.net, self.encoder, self.sim = cfg, env, net, encoder, sim
         self.seed = int(seed)
         self.log, self.save = log, save
@@ -268,7 +268,7 @@ class RLRunner:
                 bar.set_postfix(ret=f"{ret:.0f}", avg=f"{avg:.1f}", steps_s=f"{rate:.0f}")
             if (p.episode % c.checkpoint_every == 0 or self.stop_signal
                     or time.monotonic() - self._saved_at >= 60.0 * c.checkpoint_minutes):
-                self.save(p)
+                self.save()
                 self._saved_at = time.monotonic()
             check_stop(self)
         if bar is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
@@ -29,7 +28,6 @@ from ..core import Network, Recorder
 from ..core.network import SimulationError
 from ..core.encoders import BernoulliTrain, Encoder
 from . import evaluation as ev
-from .checkpoint import save_checkpoint
 from .signals import check_stop
 
 N_CLASSES = 10
@@ -81,17 +79,14 @@ class WeightRamp:
 
 class UnsupervisedRunner:
     def __init__(self, cfg: Any, net: Network, encoder: Encoder, simulator: Any, data: dict[str, Any],
-                 out_dir: Path, log: Callable[[dict, Optional[int]], None], generator: torch.Generator,
-                 save_payload: Callable[[Progress], dict]):
+                 log: Callable[[dict, Optional[int]], None], save: Optional[Callable[[], Any]] = None):
         self.cfg = cfg
         self.net = net
         self.encoder = encoder
         self.sim = simulator
         self.data = data
-        self.out_dir = Path(out_dir)
         self.log = log
-        self.gen = generator
-        self.save_payload = save_payload
+        self.save = save  # writes the run's checkpoint (the run lifecycle owns what goes in it)
         t = cfg.train
         self.exc = t.exc_population
         self.inp = t.input_population
@@ -281,9 +276,10 @@ class UnsupervisedRunner:
         self.log(metrics, p.seen)
         return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
 
-    def checkpoint(self) -> Path:
+    def checkpoint(self) -> None:
         self._saved_at = time.monotonic()
-        return save_checkpoint(self.out_dir / "checkpoint.pt", self.save_payload(self.progress))
+        if self.save is not None:
+            self.save()
 
     def record_sample(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Spikes of every population for one sample (learning off), for the raster plot."""

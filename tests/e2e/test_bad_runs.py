@@ -55,6 +55,27 @@ def _short_labels(tmp: Path) -> list[str]:
     return [f"data.root={tmp}/data", "data.download=false"]
 
 
+def _broken_gz(tmp: Path) -> list[str]:
+    args = _short_labels(tmp)
+    gz = tmp / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-20])  # the end of the stream missing
+    for f in gz.parent.glob("*-ubyte"):
+        f.unlink()  # only the archives: they must be unpacked
+    return args
+
+
+def _truncated_unpacked(tmp: Path) -> list[str]:
+    args = _short_labels(tmp)
+    f = tmp / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-784])
+    return args
+
+
+def _root_is_a_file(tmp: Path) -> list[str]:
+    (tmp / "data.txt").write_text("not a folder")
+    return [f"data.root={tmp}/data.txt"]
+
+
 def _unpackaged_experiment(tmp: Path) -> list[str]:
     (tmp / "mine" / "experiment").mkdir(parents=True)
     (tmp / "mine" / "experiment" / "mine.yaml").write_text("name: mine\nn_neurons: 7\n")
@@ -70,6 +91,12 @@ CASES = {
     "typo as a new key": (None, ["+experiment=diehl_cook_bindsnet", "+n_neuron=30"], "n_neuron: nothing in this experiment uses it"),
     "a variable the experiment ignores": (None, ["+experiment=conv_mnist", "n_neurons=100"], "n_neurons: nothing in this experiment uses it"),
     "resume of nothing": (None, ["resume=does/not/exist"], "does/not/exist"),
+    "truncated .gz": (_broken_gz, ["+experiment=diehl_cook_bindsnet"], "train-images-idx3-ubyte.gz' is truncated or corrupt"),
+    "truncated unpacked file": (_truncated_unpacked, ["+experiment=diehl_cook_bindsnet"],
+                                "train-images-idx3-ubyte' is truncated or corrupt (22752 bytes, its header says 23536)"),
+    "root that is a file": (_root_is_a_file, ["+experiment=diehl_cook_bindsnet"], "data.txt' is a file, not a folder"),
+    "ten million neurons": (None, ["+experiment=diehl_cook_bindsnet", "n_neurons=10000000"],
+                            "network.connections.Ai_Ae: 10000000 x 10000000 synapses need 1091.4 TiB"),
 }
 
 
@@ -79,7 +106,7 @@ def test_bad_run_is_one_line_exit_2(tmp_path, case):
     extra = setup(tmp_path) if setup else []
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.rglob("*.db")}
     t0 = time.monotonic()
-    res = snnrun([*args, *TINY, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path, timeout=120)
+    res = snnrun([*TINY, *args, *extra, f"hydra.run.dir={tmp_path}/run"], tmp_path, timeout=120)
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     err_lines = [ln for ln in res.stderr.splitlines() if ln.startswith("snnrun: error:")]
     assert len(err_lines) == 1 and expected in err_lines[0], res.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""A run that loses nothing: SIGKILL then resume equals an uninterrupted run bit for bit;
+"""A run that loses nothing: SIGKILL, resume, SIGTERM, resume again equals an uninterrupted run
+bit for bit;
 Ctrl-C (SIGINT) and SIGTERM checkpoint and mark the MLflow run KILLED (classification and RL)."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def wait_for_checkpoint(proc: subprocess.Popen, path: Path, min_seen: int, timeo
     raise AssertionError("no checkpoint appeared")
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path, data_dir):
+def test_killed_twice_and_resumed_equals_uninterrupted(tmp_path, data_dir):
     full = snnrun([*ARGS, f"hydra.run.dir={tmp_path}/full"], tmp_path)  # also compiles the kernels
     assert full.returncode == 0, full.stderr[-3000:]
 
@@ -56,11 +57,20 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, data_dir):
     ckpt = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)  # still loadable
     assert 200 <= ckpt["progress"].seen < 1500, seen
 
-    resumed = snnrun([*ARGS, f"resume={tmp_path}/killed", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    # resumed, stopped again (SIGTERM) further on, resumed again: it continues from the latest
+    proc = start([*ARGS, f"resume={tmp_path}/killed", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    later = wait_for_checkpoint(proc, tmp_path / "killed" / "checkpoint.pt", ckpt["progress"].seen + 200)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    second = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
+    assert later <= second["progress"].seen < 1500 and second["mlflow_run_id"] == ckpt["mlflow_run_id"]
+    resumed = snnrun([f"resume={tmp_path}/killed", f"hydra.run.dir={tmp_path}/resumed2"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming {tmp_path / 'killed'}" in resumed.stderr
 
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
-    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()  # one run, one folder
+    assert not any((tmp_path / d / "checkpoint.pt").exists() for d in ("resumed", "resumed2"))  # one run, one folder
     b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
     assert b["finished"]["test_accuracy"] == a["finished"]["test_accuracy"]
     assert a["network"].keys() == b["network"].keys()

@@ -61,8 +61,7 @@ def test_supervision_clamps_the_label_group(tmp_path):
                                          "Ae": {"kind": "lif", "n": 20, "refrac_ms": 2.0}},
                          "connections": {}}, seed=0)
     enc = build_encoder({"kind": "poisson", "time_ms": 20.0, "intensity": 0.0})
-    runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "torch"), {}, tmp_path, lambda m, s: None,
-                                torch.Generator(), lambda p: {})
+    runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "torch"), {}, lambda m, s: None)
     counts = runner.present(torch.zeros(3, 4), learning=True, labels=torch.tensor([0, 7, 9]))
     fired = [set(torch.nonzero(c).flatten().tolist()) for c in counts]
     assert fired == [{0, 1}, {14, 15}, {18, 19}]  # 2 neurons per class, consecutive
@@ -88,8 +87,8 @@ def test_supervision_silences_the_other_neurons(tmp_path):
                                              "Ae": {"kind": "lif", "n": 20, "synapse": "conductance"}},
                              "connections": {}}, seed=0)
         enc = build_encoder({"kind": "poisson", "time_ms": 50.0, "intensity": 0.0})
-        runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "auto"), {}, tmp_path,
-                                    lambda m, s: None, torch.Generator(), lambda p: {})
+        runner = UnsupervisedRunner(Cfg, net, enc, make_simulator(net, ["Ae"], "auto"), {},
+                                    lambda m, s: None)
         counts = runner.present(torch.zeros(2, 4), learning=True, labels=torch.tensor([3, 8]))
         return [set(torch.nonzero(c).flatten().tolist()) for c in counts]
 

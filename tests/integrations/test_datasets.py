@@ -193,3 +193,93 @@ def test_n_larger_than_split(cache):
 def test_bad_n(n):
     with pytest.raises(ValueError, match="n must be None or a non-negative integer"):
         load_dataset("mnist", "/nowhere", n=n, download=False)
+
+
+# --------------------------------------------------------------- broken files, named
+def _fake_mnist(root: Path, n_train: int = 30, n_test: int = 10, gz: bool = True, unpacked: bool = False) -> Path:
+    """A tiny MNIST in torchvision's layout: image i is filled with the value i, label i % 10."""
+    import gzip
+    import struct
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        files = {f"{split}-images-idx3-ubyte": struct.pack(">IIII", 0x803, n, 28, 28) + bytes(i for i in range(n) for _ in range(784)),
+                 f"{split}-labels-idx1-ubyte": struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n))}
+        for name, blob in files.items():
+            if unpacked:
+                (raw / name).write_bytes(blob)
+            if gz:
+                with gzip.open(raw / (name + ".gz"), "wb") as f:
+                    f.write(blob)
+    return raw
+
+
+def test_fake_mnist_loads_as_written(cache, tmp_path):
+    _fake_mnist(tmp_path / "data")
+    images, labels = load_dataset("mnist", tmp_path / "data", train=True, download=False)
+    assert labels.tolist() == [i % 10 for i in range(30)]
+    assert images[7].mul(255).round().unique().tolist() == [7.0]
+
+
+@pytest.mark.parametrize("damage, culprit", [
+    ("truncated gz", "train-images-idx3-ubyte.gz"),
+    ("garbage gz", "train-labels-idx1-ubyte.gz"),
+    ("truncated unpacked", "train-images-idx3-ubyte'"),
+    ("garbage unpacked", "train-labels-idx1-ubyte'"),
+])
+@pytest.mark.parametrize("download", [False, True])
+def test_broken_data_file_is_named(cache, tmp_path, damage, culprit, download):
+    raw = _fake_mnist(tmp_path / "data", unpacked="unpacked" in damage)
+    name = culprit.strip("'")
+    if damage == "truncated gz":
+        blob = (raw / name).read_bytes()
+        (raw / name).write_bytes(blob[: len(blob) // 2])
+    elif damage == "garbage gz":
+        (raw / name).write_bytes(b"this is not gzip data at all" * 10)
+    elif damage == "truncated unpacked":
+        (raw / name).write_bytes((raw / name).read_bytes()[:-100])
+    else:
+        (raw / name).write_bytes(b"\x00\x00\x09\x01garbage")
+    with pytest.raises(DatasetError) as err:
+        load_dataset("mnist", tmp_path / "data", train=True, download=download)
+    msg = str(err.value)
+    assert culprit in msg and str(raw) in msg and "\n" not in msg
+    assert ("truncated or corrupt" in msg) or ("bad header" in msg)
+
+
+def test_broken_file_in_read_only_root_names_its_origin(cache, tmp_path):
+    raw = _fake_mnist(tmp_path / "data")
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"garbage")
+    for p in [raw, raw.parent, *raw.iterdir()]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        with pytest.raises(DatasetError, match="copied from under") as err:
+            load_dataset("mnist", tmp_path / "data", train=True, download=False)
+        assert "train-images-idx3-ubyte.gz" in str(err.value)
+    finally:
+        for p in [raw, raw.parent, *raw.iterdir()]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_root_that_is_a_file_is_refused_even_with_a_cache_copy(cache, tmp_path):
+    images, labels = torch.zeros(3, 1, 28, 28, dtype=torch.uint8), torch.arange(3)
+    datasets._write_tensor_cache(str(cache / "MNIST"), "train", images, labels)  # what used to answer silently
+    (tmp_path / "data.txt").write_text("not a folder")
+    with pytest.raises(DatasetError, match=r"data.root '.*data.txt' is a file, not a folder"):
+        load_dataset("mnist", tmp_path / "data.txt", train=True)
+
+
+def test_unreadable_root_is_named(cache, tmp_path, monkeypatch):
+    root = tmp_path / "locked"
+    root.mkdir()
+    real = os.listdir
+
+    def listdir(path="."):
+        if os.path.abspath(path) == str(root):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(datasets.os, "listdir", listdir)  # root ignores chmod 000; the error is the same
+    with pytest.raises(DatasetError, match=r"data.root '.*locked' cannot be read \(permission denied\)"):
+        load_dataset("mnist", root, train=True)

@@ -163,7 +163,7 @@ def _agent(env, rule: dict, weight: Any = 3.0, backend: str = "torch", **rl):
     logged = []
     cfg = RLConfig(**{"progress": False, "random_episodes": 3, **rl})
     runner = RLRunner(cfg, env, net, enc, make_simulator(net, ["Out"], backend), seed=0,
-                      log=lambda m, s: logged.append((s, dict(m))), save=lambda p: None)
+                      log=lambda m, s: logged.append((s, dict(m))), save=lambda: None)
     return runner, net, logged
 
 

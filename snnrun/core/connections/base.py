@@ -144,6 +144,12 @@ class Connection:
     kind: ClassVar[str] = "?"
     per_synapse_delays: ClassVar[bool] = False
 
+    @classmethod
+    def memory_bytes(cls, source: Population, target: Population, params: ConnectionParams) -> Optional[int]:
+        """Bytes the connection's tensors will take once built (None: small or not known);
+        the builder refuses a network that cannot fit before allocating any of it."""
+        return None
+
     def __init__(self, source: Population, target: Population, params: ConnectionParams, dt: float = 1.0,
                  rule: Any = None, generator: Optional[torch.Generator] = None):
         self.source = source

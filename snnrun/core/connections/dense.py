@@ -40,6 +40,12 @@ class Dense(Connection):
 
     per_synapse_delays = True
 
+    @classmethod
+    def memory_bytes(cls, source, target, params: DenseParams) -> int:
+        """float32 weights, plus a mask (and the identity it is made from), plus int64 delays."""
+        per = 4 + (8 if params.mask != "none" else 0) + (8 if isinstance(params.delay_ms, dict) else 0)
+        return per * source.n * target.n
+
     def __init__(self, source, target, params: DenseParams, dt: float = 1.0, rule=None, generator=None):
         super().__init__(source, target, params, dt, rule, generator)
         if params.mask == "all_but_self":

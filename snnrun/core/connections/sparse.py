@@ -52,6 +52,11 @@ class Sparse(Connection):
 
     per_synapse_delays = True
 
+    @classmethod
+    def memory_bytes(cls, source, target, params: SparseParams) -> int:
+        """Choosing the synapses draws a permutation of all ``n_pre * n_post`` int64 indices."""
+        return 8 * source.n * target.n
+
     def init_weights(self, init: WeightInit, generator: Optional[torch.Generator]) -> torch.Tensor:
         n_pre, n_post = self.source.n, self.target.n
         nnz = max(1, round(self.params.density * n_pre * n_post))

@@ -1,0 +1,101 @@
+"""Classification tasks on image datasets: ``train.kind: unsupervised`` (STDP learning,
+label assignment by spike counts, test) and ``readout`` (a fixed reservoir read out by a
+trained linear classifier).  The phases live in :mod:`snnrun.run.unsupervised` and
+:mod:`snnrun.run.readout`; this module builds them for the run lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..build import build_encoder, build_network
+from ..config.validate import ConfigError
+from .backend import check_rewards, make_backend
+from .readout import ReadoutRunner
+from .task import Task, register_task
+from .unsupervised import UnsupervisedRunner, WeightRamp
+
+
+def load_data(cfg: Any) -> dict[str, Any]:
+    """``{"train": (images, labels), "test": (images, labels)}`` as ``cfg.data`` says."""
+    from ..integrations.datasets import load_dataset
+
+    d = cfg.data
+    train = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download, grayscale=d.grayscale)
+    if cfg.train.test and d.n_test != 0:
+        test = load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale)
+    else:
+        test = (torch.zeros(0, *train[0].shape[1:]), torch.zeros(0, dtype=torch.long))
+    return {"train": train, "test": test}
+
+
+def check_input_shape(cfg: Any, net: Any, images: torch.Tensor) -> None:
+    """The input and excitatory populations exist and the input fits the images."""
+    for key in ("input_population", "exc_population"):
+        name = getattr(cfg.train, key)
+        if name not in net.populations:
+            raise ConfigError(f"train.{key}", f"{name!r} is not a population; populations are: {', '.join(net.populations)}")
+    name = cfg.train.input_population
+    shape = list(net.populations[name].shape)
+    if shape != list(images.shape[1:]) and net.populations[name].n != images[0].numel():
+        raise ConfigError(f"network.populations.{name}.shape",
+                          f"{shape} does not match the {cfg.data.name} images {list(images.shape[1:])}")
+
+
+@register_task("unsupervised")
+class UnsupervisedTask(Task):
+    """Train with the network's learning rules, assign labels, test."""
+
+    headline = "test_accuracy"
+    runner_cls = UnsupervisedRunner
+
+    def __init__(self, run: Any):
+        super().__init__(run)
+        cfg = run.cfg
+        self.net = build_network(cfg.network, dt_ms=cfg.dt_ms, device=run.device, seed=cfg.seed)
+        encoder = build_encoder(cfg.encoder, dt_ms=cfg.dt_ms)
+        self.data = load_data(cfg)
+        check_input_shape(cfg, self.net, self.data["train"][0])
+        check_rewards(self.net, cfg.train.kind)
+        sim = make_backend(self.net, [cfg.train.exc_population], cfg.backend, run.device)
+        self.backend = sim.backend
+        if sim.backend == "numba":
+            # the kernel is single-threaded; the few torch ops around it are tiny, and
+            # intra-op threads only add contention for them
+            torch.set_num_threads(1)
+        ws = cfg.train.weight_schedule  # its start weights are the built ones, taken before a resume
+        self.runner = self.runner_cls(cfg, self.net, encoder, sim, self.data, run.log, run.save)
+        self.runner.ramp = None if ws is None else WeightRamp(self.net, ws.connection, ws.to, ws.over)
+        self.stop_target = self.runner
+        self.result: dict[str, Any] = {}
+
+    def state(self) -> dict[str, Any]:
+        return {"network": self.net.state_dict(), "fast_state": self.net.snapshot(), "progress": self.runner.progress}
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["network"])
+        if "fast_state" in ckpt:
+            self.net.restore(ckpt["fast_state"])
+        self.runner.progress = ckpt["progress"]
+
+    def start(self) -> None:
+        self.run.log({"n_train": len(self.data["train"][0]), "n_test": len(self.data["test"][0])}, 0)
+
+    def execute(self) -> dict[str, float]:
+        self.runner.train()
+        self.runner.assign()
+        self.result = self.runner.test()
+        return dict(self.result.get("metrics") or {})
+
+    def log_plots(self, tracker: Any) -> None:
+        from .classify_plots import log_plots
+
+        log_plots(tracker, self.run.cfg, self.net, self.runner, self.result, self.data)
+
+
+@register_task("readout")
+class ReadoutTask(UnsupervisedTask):
+    """A fixed reservoir's spike counts read out by a trained linear classifier."""
+
+    runner_cls = ReadoutRunner

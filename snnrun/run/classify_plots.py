@@ -1,0 +1,35 @@
+"""Figures of a classification run, logged to MLflow at its end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def log_plots(tracker: Any, cfg: Any, net: Any, runner: Any, result: dict, data: dict) -> None:
+    """The end-of-run figures: weights, assignments, confusion, thresholds, accuracy curve, raster."""
+    import matplotlib.pyplot as plt
+
+    from ..integrations import plots
+
+    figs = {}
+    inp, exc = cfg.train.input_population, cfg.train.exc_population
+    conn = next((c for c in net.connections.values() if c.source is net.populations[inp] and c.target is net.populations[exc]), None)
+    image_shape = tuple(net.populations[inp].shape[-2:])
+    channels = net.populations[inp].n // (image_shape[0] * image_shape[1]) if len(image_shape) == 2 else 1
+    if conn is not None:
+        figs["plots/weights.png"] = plots.weights_grid(conn.dense_weights().detach().cpu(), image_shape=image_shape, channels=channels)
+    p = runner.progress
+    if p.assignments is not None:
+        figs["plots/assignments.png"] = plots.assignments_plot(p.assignments, 10)
+    if "confusion" in result:
+        figs["plots/confusion.png"] = plots.confusion_plot(result["confusion"])
+    theta = getattr(net.populations[exc], "theta", None)
+    if theta is not None and theta.dim() == 1:
+        figs["plots/theta.png"] = plots.theta_histogram(theta.detach().cpu())
+    if p.curve_steps:
+        figs["plots/accuracy.png"] = plots.accuracy_curve(p.curve_steps, {"all activity": p.curve_all, "proportion": p.curve_prop})
+    images = data["test"][0] if len(data["test"][0]) else data["train"][0]
+    figs["plots/raster.png"] = plots.spike_raster(runner.record_sample(images[:1]), dt_ms=net.dt)
+    for name, fig in figs.items():
+        tracker.log_figure(fig, name)
+        plt.close(fig)
