@@ -64,6 +64,18 @@ def _broken_gz(tmp: Path) -> list[str]:
     return args
 
 
+def _garbage_gz(tmp: Path) -> list[str]:
+    args = _broken_gz(tmp)
+    (tmp / "data" / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz").write_bytes(b"<html>503 Service Unavailable</html>")
+    (tmp / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").unlink()
+    return args
+
+
+def _store_under_a_file(tmp: Path) -> list[str]:
+    (tmp / "afile").write_text("")
+    return [f"tracking.uri=sqlite:///{tmp}/afile/mlflow.db"]
+
+
 def _truncated_unpacked(tmp: Path) -> list[str]:
     args = _short_labels(tmp)
     f = tmp / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte"
@@ -94,6 +106,8 @@ CASES = {
     "truncated .gz": (_broken_gz, ["+experiment=diehl_cook_bindsnet"], "train-images-idx3-ubyte.gz' is truncated or corrupt"),
     "truncated unpacked file": (_truncated_unpacked, ["+experiment=diehl_cook_bindsnet"],
                                 "train-images-idx3-ubyte' is truncated or corrupt (22752 bytes, its header says 23536)"),
+    "garbage .gz": (_garbage_gz, ["+experiment=diehl_cook_bindsnet"], "train-labels-idx1-ubyte.gz' is truncated or corrupt"),
+    "store path under a file": (_store_under_a_file, ["+experiment=diehl_cook_bindsnet"], "tracking.uri"),
     "root that is a file": (_root_is_a_file, ["+experiment=diehl_cook_bindsnet"], "data.txt' is a file, not a folder"),
     "ten million neurons": (None, ["+experiment=diehl_cook_bindsnet", "n_neurons=10000000"],
                             "network.connections.Ai_Ae: 10000000 x 10000000 synapses need 1091.4 TiB"),
