@@ -68,8 +68,9 @@ def main(cfg: DictConfig) -> float:
         sys.exit(2)
     except KeyboardInterrupt as exc:
         code = exit_code(exc)
-        what = "terminated (SIGTERM)" if code == 143 else "interrupted"
-        print(f"snnrun: {what}; the MLflow run is marked KILLED and the last checkpoint kept", file=sys.stderr)
+        if not getattr(exc, "reported", False):  # stopped before the run began: nothing to resume
+            what = "terminated (SIGTERM)" if code == 143 else "interrupted (Ctrl-C)"
+            print(f"\nsnnrun: {what} before the run started; nothing was recorded", file=sys.stderr)
         sys.exit(code)
 
 

@@ -51,10 +51,12 @@ def permutation_p(a: list[float], b: list[float], max_exact: int = 1_000_000, n_
 
 
 def load(stores: list[str], experiment: str) -> dict[int, tuple[float, ...]]:
-    """{seed: (test accuracy in %, per METRICS)} of the finished runs of ``experiment``."""
+    """{seed: (test accuracy in %, per METRICS)} of the finished runs of ``experiment``; warns
+    (stderr) when those runs differ in anything but the seed and what cannot change results."""
     import mlflow
 
     out: dict[int, tuple[float, float, int]] = {}
+    params: dict[int, dict[str, str]] = {}
     for store in stores:
         path = Path(store)
         if not path.is_file():
@@ -70,7 +72,29 @@ def load(stores: list[str], experiment: str) -> dict[int, tuple[float, ...]]:
             s, start = int(seed), run.info.start_time
             if s not in out or start > out[s][-1]:
                 out[s] = (*(100.0 * metrics[k] for k in METRICS), start)
+                params[s] = dict(run.data.params)
+    differ = differing(list(params.values()))
+    if differ:
+        shown = "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in list(differ.items())[:5])
+        print(f"compare_seeds: warning: the runs of {experiment!r} differ in more than the seed ({shown}"
+              f"{'; ...' if len(differ) > 5 else ''}): the seeds are not repeats of one config", file=sys.stderr)
     return {s: v[:-1] for s, v in sorted(out.items())}
+
+
+def differing(runs: list[dict[str, str]]) -> dict[str, set[str]]:
+    """Params whose values differ between ``runs``, leaving out the seed and the keys that
+    cannot change results (snnrun.run.resume.HARMLESS: device, progress, tracking, ...)."""
+    from snnrun.run.resume import HARMLESS
+
+    keys = set().union(*runs) if runs else set()
+    out = {}
+    for k in sorted(keys):
+        if k == "seed" or any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS):
+            continue
+        values = {r.get(k, "(unset)") for r in runs}
+        if len(values) > 1:
+            out[k] = values
+    return out
 
 
 def report(name_a: str, a: dict[int, tuple[float, ...]], name_b: str, b: dict[int, tuple[float, ...]]) -> str:

@@ -35,7 +35,8 @@ _UNASSIGNED_COLOUR = "#b0b0b0"
 
 def weights_grid(w, image_shape: Sequence[int] = (28, 28), channels: int = 1, *, cmap: str = "hot_r",
                  vmin: Optional[float] = None, vmax: Optional[float] = None, title: Optional[str] = None) -> Figure:
-    """The receptive field of every post neuron, tiled in a ``ceil(sqrt(n_post))`` square grid.
+    """The receptive field of every post neuron, tiled in ``ceil(n_post / cols)`` rows of
+    ``cols = ceil(sqrt(n_post))``.
 
     Like BindsNET's ``plot_weights`` of ``reshape_weights(w)``: one big image with one colour
     scale (``hot_r`` by default) and a colorbar.  Neuron ``k`` is at row ``k // side``, column
@@ -58,9 +59,10 @@ def weights_grid(w, image_shape: Sequence[int] = (28, 28), channels: int = 1, *,
     """
     w = _numpy(w, "w")
     _check_weights(w, image_shape, channels)
-    side = max(1, math.ceil(math.sqrt(w.shape[1])))
+    cols = max(1, math.ceil(math.sqrt(w.shape[1])))
+    rows = max(1, math.ceil(w.shape[1] / cols))  # 50 fields: 7 x 8, no empty row
     title = title if title is not None else f"{w.shape[1]} receptive fields"
-    return _tile_figure(w, image_shape, channels, (side, side), cmap, vmin, vmax, title)
+    return _tile_figure(w, image_shape, channels, (rows, cols), cmap, vmin, vmax, title)
 
 
 def receptive_field_grid(w, image_shape: Sequence[int], grid_shape: Sequence[int], channels: int = 1, *,
@@ -239,7 +241,8 @@ def theta_histogram(theta, bins: int = 30, title: str = "adaptive thresholds") -
 
 
 def accuracy_curve(steps: Sequence[int], curves: Mapping[str, Sequence[float]], as_fraction: bool = True,
-                   title: str = "accuracy", xlabel: str = "training samples") -> Figure:
+                   title: str = "accuracy", xlabel: str = "training samples",
+                   final: Optional[Mapping[str, float]] = None) -> Figure:
     """Accuracy curves against training progress, in percent.
 
     Args:
@@ -248,6 +251,8 @@ def accuracy_curve(steps: Sequence[int], curves: Mapping[str, Sequence[float]], 
         as_fraction: the values are fractions in ``[0, 1]`` (what
             :func:`snnrun.run.evaluation.accuracy` returns) and are multiplied by 100; pass
             ``False`` if they are percentages already.
+        final: ``{label: value}`` drawn as dashed horizontal lines (the test accuracies), so
+            a short run with one or two training points still shows where it ended.
 
     Returns:
         A figure with 1 axes.
@@ -262,6 +267,9 @@ def accuracy_curve(steps: Sequence[int], curves: Mapping[str, Sequence[float]], 
         if len(y) != len(x):
             raise ValueError(f"curve {name!r} has {len(y)} values but steps has {len(x)}")
         ax.plot(x, y, marker="o" if len(x) <= 50 else None, markersize=3, label=str(name))
+    for name, value in (final or {}).items():
+        ax.axhline(float(value) * scale, ls="--", lw=1, color="k" if "proportion" not in name else "0.5",
+                   label=f"{name}: {float(value) * scale:.1f} %")
     ax.set_ylim(0.0, 100.0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")

@@ -4,11 +4,14 @@ logged as they happen, artifacts, tags, and an honest final status
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
+
+_log = logging.getLogger("snnrun")
 
 MAX_PARAM_LEN = 6000
 
@@ -143,9 +146,17 @@ def prepare_store(uri: str, experiment: Optional[str] = None, artifact_location:
     open a new SQLite store: concurrent first-time schema creation in one file fails."""
     import mlflow
 
+    # MLflow's own info lines (creating and migrating tables) are not the user's business
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
     _prepare_local_store(uri)
     with _store_lock(uri):
         _create(mlflow.MlflowClient(tracking_uri=uri), uri, experiment, artifact_location)
+
+
+# MLflow 3 opens an experiment on its GenAI "Overview" unless it is tagged as model training;
+# with this tag the UI opens on the "Training runs" table (and asks no experiment-type question)
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def _create(client: Any, uri: str, experiment: Optional[str], artifact_location: Optional[str]) -> None:
@@ -156,7 +167,7 @@ def _create(client: Any, uri: str, experiment: Optional[str], artifact_location:
         if location is None and uri.startswith("sqlite:///"):
             location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts" / experiment).as_uri()
         try:
-            client.create_experiment(experiment, artifact_location=location)
+            client.create_experiment(experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
         except Exception:  # created meanwhile by another worker
             pass
 
@@ -177,7 +188,7 @@ class PrepareStoreCallback(_HydraCallback):
             try:
                 prepare_store(str(t["uri"]), str(t.get("experiment") or config.get("name")))
             except Exception as exc:  # a server not up yet etc.: the jobs will report it
-                print(f"snnrun: warning: could not prepare the MLflow store {t['uri']}: {exc}")
+                _log.warning("snnrun: warning: could not prepare the MLflow store %s: %s", t["uri"], exc)
 
 
 class Tracker:
@@ -191,6 +202,8 @@ class Tracker:
         self.run_name = run_name
         self.artifact_location = artifact_location
         self.run_id: Optional[str] = None
+        self.experiment_id: Optional[str] = None
+        self.resumed = False
         self._mlflow: Any = None
         self._logged: dict[str, int] = {}  # a resumed run: the last step of each metric already logged
         self.keep_on_exit: list[tuple[Path, str]] = []  # (file, artifact folder) uploaded even if KILLED / FAILED
@@ -203,9 +216,11 @@ class Tracker:
         self._mlflow = mlflow
         mlflow.set_tracking_uri(self.uri)
         prepare_store(self.uri, self.experiment, self.artifact_location)
-        mlflow.set_experiment(self.experiment)
+        exp = mlflow.set_experiment(self.experiment)
+        if exp.tags.get("mlflow.experimentKind") is None:  # a store made before snnrun tagged experiments
+            mlflow.MlflowClient(tracking_uri=self.uri).set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_TAGS.items())))
         run = mlflow.start_run(run_id=run_id, run_name=self.run_name, tags=dict(tags))
-        self.run_id = run.info.run_id
+        self.run_id, self.experiment_id, self.resumed = run.info.run_id, run.info.experiment_id, run_id is not None
         if run_id is not None:  # resuming: metrics up to the kill are there; never write a step twice
             client = mlflow.MlflowClient(tracking_uri=self.uri)
             for key in run.data.metrics:
@@ -214,6 +229,11 @@ class Tracker:
             items = list(params.items())
             for i in range(0, len(items), 100):
                 mlflow.log_params(dict(items[i:i + 100]))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Parameters known once the run has started (sizes of the data); a resumed run has them."""
+        if self._mlflow is not None and not self.resumed:
+            self._mlflow.log_params({k: str(v) for k, v in params.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
         if self._mlflow is not None:
@@ -250,7 +270,7 @@ def _upload_kept(tracker: Tracker) -> None:
         try:
             tracker.log_artifact(path, folder)
         except Exception as exc:
-            print(f"snnrun: warning: could not upload {path} to MLflow ({type(exc).__name__})")
+            _log.warning("snnrun: warning: could not upload %s to MLflow (%s)", path, type(exc).__name__)
 
 
 @contextmanager

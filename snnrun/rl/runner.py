@@ -48,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from contextlib import nullcontext
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -248,31 +249,29 @@ class RLRunner:
             p.random_mean_return = self.random_baseline()
             self.log({"random_mean_return": p.random_mean_return}, None)
         window = deque(p.returns[-c.window:], maxlen=c.window)
-        bar = _bar(c.episodes, p.episode, c.progress)
-        t0, steps0 = time.perf_counter(), p.env_steps
-        while p.episode < c.episodes:
-            if c.max_env_steps is not None and p.env_steps >= c.max_env_steps:
-                break
-            ret, length = self.episode(p.episode, learn=c.learn)
-            p.returns.append(ret)
-            p.lengths.append(length)
-            p.env_steps += length
-            p.episode += 1
-            window.append(ret)
-            avg = float(np.mean(window))
-            rate = (p.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
-            self.log({"episode_return": ret, "episode_length": length, "return_moving_avg": avg,
-                      "env_steps_per_s": rate}, p.episode)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(ret=f"{ret:.0f}", avg=f"{avg:.1f}", steps_s=f"{rate:.0f}")
-            if (p.episode % c.checkpoint_every == 0 or self.stop_signal
-                    or time.monotonic() - self._saved_at >= 60.0 * c.checkpoint_minutes):
-                self.save()
-                self._saved_at = time.monotonic()
-            check_stop(self)
-        if bar is not None:
-            bar.close()
+        with _bar(c.episodes, p.episode, c.progress) as bar:  # cleared however training ends
+            t0, steps0 = time.perf_counter(), p.env_steps
+            while p.episode < c.episodes:
+                if c.max_env_steps is not None and p.env_steps >= c.max_env_steps:
+                    break
+                ret, length = self.episode(p.episode, learn=c.learn)
+                p.returns.append(ret)
+                p.lengths.append(length)
+                p.env_steps += length
+                p.episode += 1
+                window.append(ret)
+                avg = float(np.mean(window))
+                rate = (p.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
+                self.log({"episode_return": ret, "episode_length": length, "return_moving_avg": avg,
+                          "env_steps_per_s": rate}, p.episode)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ret=f"{ret:.0f}", avg=f"{avg:.1f}", steps_s=f"{rate:.0f}")
+                if (p.episode % c.checkpoint_every == 0 or self.stop_signal
+                        or time.monotonic() - self._saved_at >= 60.0 * c.checkpoint_minutes):
+                    self.save()
+                    self._saved_at = time.monotonic()
+                check_stop(self)
         last = p.returns[-100:]
         metrics = {"mean_return_last100": float(np.mean(last)) if last else float("nan"),
                    "episodes": p.episode, "env_steps": p.env_steps}
@@ -316,7 +315,7 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: int = 30) -> Path:
 
 def _bar(total: int, done: int, enabled: bool):
     if not enabled:
-        return None
+        return nullcontext()
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, unit="ep", dynamic_ncols=True)
+    return tqdm(total=total, initial=done, desc="episodes", unit="ep", dynamic_ncols=True, leave=False)

@@ -4,7 +4,6 @@ environment, learning from its reward (MSTDP / MSTDP-ET); the episode loop is
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 
 from ..build import build_encoder, build_network
 from ..config.validate import ConfigError, from_dict
+from ..run import console
 from ..run.backend import make_backend
 from ..run.task import Task, register_task
 from .envs import EnvConfig, make_env
@@ -43,11 +43,11 @@ class RLTask(Task):
         encoder = build_encoder(cfg.encoder, dt_ms=cfg.dt_ms)
         check_shapes(self.env, self.net, encoder, rl_cfg)
         sim = make_backend(self.net, [rl_cfg.output_population], cfg.backend, run.device)
-        self.backend = sim.backend
+        self.backend, self.backend_note = sim.backend, sim.note
         if rl_cfg.learn and not any(c.rule is not None and c.learning_enabled and c.rule.compiled.uses_reward
                                     for c in self.net.connections.values()):
-            print("snnrun: warning: no learning rule reads `reward`: the agent's weights do not learn from the "
-                  "environment's reward", file=sys.stderr)
+            console.warn("no learning rule reads `reward`: the agent's weights do not learn from the "
+                         "environment's reward")
         if run.device.type == "cpu":
             torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
         self.runner = RLRunner(rl_cfg, self.env, self.net, encoder, sim, self.env_cfg.seed, run.log, run.save)
@@ -69,9 +69,15 @@ class RLTask(Task):
 
     def execute(self) -> dict[str, float]:
         self.runner.train()
-        self.runner.evaluate()
-        last = self.runner.progress.returns[-100:]
-        return {"mean_return_last100": float(sum(last) / max(1, len(last)))}
+        greedy = self.runner.evaluate()
+        p = self.runner.progress
+        last = p.returns[-100:]
+        metrics = {"mean_return_last100": float(sum(last) / max(1, len(last)))}
+        if greedy is not None:
+            metrics["greedy_mean_return"] = float(greedy)
+        if p.random_mean_return is not None:
+            metrics["random_mean_return"] = float(p.random_mean_return)
+        return {**metrics, "episodes": p.episode, "env_steps": p.env_steps}
 
     def log_plots(self, tracker: Any) -> None:
         log_rl_plots(tracker, self.runner, self.net, self.rl_cfg)
@@ -152,7 +158,7 @@ def log_video(tracker: Any, runner: RLRunner, env_cfg: EnvConfig, out_dir: Path)
         path = runner.record_video(env, out_dir / "episode.gif")
         env.close()
     except Exception as exc:  # rendering needs optional packages (pygame); never lose the run for it
-        print(f"snnrun: warning: no episode video ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+        console.warn(f"no episode video ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return
     if path is not None:
         tracker.log_artifact(path, "video")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
@@ -12,15 +11,15 @@ from ..core.simulate import make_simulator
 
 
 def make_backend(net: Any, counted: list, backend: str, device: torch.device) -> Any:
-    """The simulator for ``backend`` (a config error where it cannot run); prints one line
-    naming the backend that runs and, when ``auto`` does not pick the fused kernel, why."""
+    """The simulator for ``backend`` (a config error where it cannot run).  Its ``note``
+    names the backend that runs and, when ``auto`` does not pick the fused kernel, why (the
+    run's banner shows it)."""
     if device.type != "cpu" and backend == "numba":
         raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
     try:
         sim = make_simulator(net, counted, backend)
     except ValueError as exc:
         raise ConfigError("backend", str(exc).removeprefix("backend: ")) from None
-    print(f"snnrun: backend: {sim.note}", file=sys.stderr)
     return sim
 
 

@@ -4,7 +4,6 @@ disk while saving leaves the previous checkpoint intact."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -85,7 +84,9 @@ def resume_dir(cfg: Any, ckpt: Optional[dict[str, Any]]) -> Optional[Path]:
     if ckpt is None:
         return None
     folder = Path(ckpt["_path"]).resolve().parent
-    print(f"snnrun: resuming {folder} (checkpoints stay in that folder)", file=sys.stderr)
+    from .console import say
+
+    say(f"snnrun: resuming {folder} (checkpoints stay in that folder)")
     return folder
 
 

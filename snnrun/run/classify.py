@@ -59,7 +59,7 @@ class UnsupervisedTask(Task):
         check_input_shape(cfg, self.net, self.data["train"][0])
         check_rewards(self.net, cfg.train.kind)
         sim = make_backend(self.net, [cfg.train.exc_population], cfg.backend, run.device)
-        self.backend = sim.backend
+        self.backend, self.backend_note = sim.backend, sim.note
         if sim.backend == "numba":
             # the kernel is single-threaded; the few torch ops around it are tiny, and
             # intra-op threads only add contention for them
@@ -80,7 +80,8 @@ class UnsupervisedTask(Task):
         self.runner.progress = ckpt["progress"]
 
     def start(self) -> None:
-        self.run.log({"n_train": len(self.data["train"][0]), "n_test": len(self.data["test"][0])}, 0)
+        # sizes are parameters (what Compare plots against), not metrics
+        self.run.tracker.log_params({"n_train": len(self.data["train"][0]), "n_test": len(self.data["test"][0])})
 
     def execute(self) -> dict[str, float]:
         self.runner.train()

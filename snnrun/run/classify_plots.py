@@ -26,8 +26,12 @@ def log_plots(tracker: Any, cfg: Any, net: Any, runner: Any, result: dict, data:
     theta = getattr(net.populations[exc], "theta", None)
     if theta is not None and theta.dim() == 1:
         figs["plots/theta.png"] = plots.theta_histogram(theta.detach().cpu())
-    if p.curve_steps:
-        figs["plots/accuracy.png"] = plots.accuracy_curve(p.curve_steps, {"all activity": p.curve_all, "proportion": p.curve_prop})
+    m = result.get("metrics") or {}
+    final = {f"test ({k})": m[key] for k, key in (("all activity", "test_accuracy"), ("proportion", "test_accuracy_proportion"))
+             if key in m}
+    if p.curve_steps or final:
+        figs["plots/accuracy.png"] = plots.accuracy_curve(p.curve_steps, {"train, all activity": p.curve_all,
+                                                                          "train, proportion": p.curve_prop}, final=final)
     images = data["test"][0] if len(data["test"][0]) else data["train"][0]
     figs["plots/raster.png"] = plots.spike_raster(runner.record_sample(images[:1]), dt_ms=net.dt)
     for name, fig in figs.items():

@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import importlib
 import random
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,6 +35,7 @@ from ..config.schema import RunConfig
 from ..config.validate import ConfigError, from_dict
 from ..core.network import SimulationError
 from ..integrations import tracking
+from . import console
 from .checkpoint import CheckpointError, resume_checkpoint, resume_dir, save_checkpoint
 from .resume import resumed_config
 from .seeding import resolve_device, seed_everything
@@ -86,6 +88,15 @@ def _unresolved(cfg: Any) -> Any:
         return cfg
 
 
+def _new_folder(parent: Path) -> Path:
+    """``parent/<date_time>`` (as the CLI names run folders), never one that exists."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    folder, n = parent / stamp, 1
+    while folder.exists():
+        folder, n = parent / f"{stamp}_{n}", n + 1
+    return folder
+
+
 def rng_state() -> dict[str, Any]:
     """Every global RNG: Python's, numpy's, torch's (and CUDA's once initialised)."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -126,7 +137,7 @@ class Run:
         self.hydra_dir, self.extra_tags = hydra_dir, extra_tags
         self.device = resolve_device(typed.device)
         self.generator = seed_everything(typed.seed)
-        self.out_dir = resume_dir(typed, ckpt) or Path(output_dir or Path("outputs") / typed.name)
+        self.out_dir = resume_dir(typed, ckpt) or Path(output_dir or _new_folder(Path("outputs") / typed.name))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         t = typed.tracking
@@ -166,6 +177,7 @@ class Run:
 
     def execute(self) -> float:
         """Run every phase of the task; return its headline metric."""
+        t0 = time.monotonic()
         task = self.task = self.task_cls(self)
         try:
             run_id = self._restore(task)
@@ -176,6 +188,7 @@ class Run:
                     self.tracker.log_artifact(self.hydra_dir, ".hydra")
                 self.tracker.log_text(config_yaml(self.raw), "config.yaml")
                 task.start()
+                console.banner(self, task)
                 with stop_on_signals(task.stop_target):
                     metrics = task.execute()
                 self.final = dict(metrics) or {"done": 1.0}
@@ -183,6 +196,11 @@ class Run:
                 self.tracker.log_artifact(self.checkpoint_path, "checkpoint")
                 if self.cfg.train.plots:
                     task.log_plots(self.tracker)
+        except KeyboardInterrupt as exc:
+            console.interrupted(self, exc)
+            exc.reported = True  # the CLI adds nothing
+            raise
         finally:
             task.close()
+        console.summary(self, self.final, time.monotonic() - t0)
         return float(metrics.get(task.headline, float("nan")))

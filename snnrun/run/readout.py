@@ -35,7 +35,7 @@ class ReadoutRunner(UnsupervisedRunner):
         self.progress.seen = len(images)
         acc = ev.accuracy(predict(ro, counts), labels)
         self.log({"train_images_per_s": ips, "readout_train_accuracy": acc,
-                  "reservoir_mean_spikes": float(counts.float().sum(1).mean())}, self.progress.seen)
+                  "reservoir_mean_spikes": float(counts.double().sum(1).mean())}, self.progress.seen)
         self.checkpoint()
 
     def assign(self) -> None:  # no label assignment: the readout classifies

@@ -37,6 +37,7 @@ class Task:
 
     net: Any = None  # the spiking network (the run's NaN guard checks it before each checkpoint)
     backend: str = "torch"  # what actually simulates it (tagged on the run)
+    backend_note: str = ""  # ... and why (shown in the run's banner)
     stop_target: Any = None  # object whose ``stop_signal`` the task's loop polls (None: stop at once)
 
     def __init__(self, run: Any):

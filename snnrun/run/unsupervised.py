@@ -18,6 +18,7 @@ with learning off by "all activity" and "proportion weighting".
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -75,6 +76,10 @@ class WeightRamp:
         if frac != self.frac:
             self.conn.w.copy_(torch.lerp(self.w0, self.target, frac))
             self.frac = frac
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 class UnsupervisedRunner:
@@ -154,24 +159,37 @@ class UnsupervisedRunner:
         t0 = time.perf_counter()
         bs = self.cfg.data.batch_size
         out = []
-        bar = self._bar(len(images), desc)
-        for i in range(0, len(images), bs):
-            x = images[i:i + bs].to(self.device, non_blocking=True)
-            out.append(self.present(x, learning).cpu())
-            if bar is not None:
-                bar.update(len(x))
-            check_stop(self)
-        if bar is not None:
-            bar.close()
+        with self._bar(len(images), self._phase(desc)) as bar:  # closed (cleared) however the phase ends
+            for i in range(0, len(images), bs):
+                x = images[i:i + bs].to(self.device, non_blocking=True)
+                out.append(self.present(x, learning).cpu())
+                if bar is not None:
+                    bar.update(len(x))
+                check_stop(self)
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
         return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
 
-    def _bar(self, total: int, desc: str):
+    def _phase(self, name: str) -> str:
+        """``2/3 assign labels``: the phase's place among this run's phases."""
+        t = self.cfg.train
+        phases = ["train", *(["assign labels"] if t.assign_pass else []), *(["test"] if len(self.data.get("test", ((),))[0]) else [])]
+        return f"{phases.index(name) + 1}/{len(phases)} {name}" if name in phases else name
+
+    def _later_images(self) -> int:
+        """Images the phases after training present (the assign pass, the test)."""
+        t, n = self.cfg.train, 0
+        if t.assign_pass:
+            n += len(self.data["train"][0]) if t.assign_n is None else min(t.assign_n, len(self.data["train"][0]))
+        return n + len(self.data.get("test", ((),))[0])
+
+    def _bar(self, total: int, desc: str, initial: int = 0):
+        """A progress bar (stderr) that clears itself when its phase ends; ``initial``: work
+        done before a resume (not counted in the rate)."""
         if not self.cfg.train.progress:
-            return None
+            return nullcontext()
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True, leave=False)
+        return tqdm(total=total, initial=initial, desc=desc, unit="img", dynamic_ncols=True, leave=False)
 
     # --------------------------------------------------------------- phases
     def train(self) -> None:
@@ -182,34 +200,31 @@ class UnsupervisedRunner:
         self.net.train(True)
         for epoch in range(p.epoch, cfg.train.epochs):
             order = self._order(epoch, n)
-            bar = self._bar(n, f"train epoch {epoch + 1}/{cfg.train.epochs}")
-            if bar is not None:
-                bar.update(p.sample)
-            t_start, n_timed = time.perf_counter(), 0
-            while p.sample < n:
-                if self.ramp is not None:
-                    self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
-                idx = order[p.sample:p.sample + bs]
-                x = images[idx].to(self.device, non_blocking=True)
-                p.window_counts.append(self.present(x, learning=True, labels=labels[idx]).cpu())
-                p.window_labels.append(labels[idx])
-                p.sample += len(idx)
-                p.seen += len(idx)
-                n_timed += len(idx)
-                if bar is not None:
-                    bar.update(len(idx))
-                if sum(len(c) for c in p.window_counts) >= interval or p.sample >= n:
-                    ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
-                    self._check_finite(quick=False, where=f"by sample {p.seen}")
-                    self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
-                    p.window_counts, p.window_labels = [], []
-                    t_start, n_timed = time.perf_counter(), 0
-                if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
-                        or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
-                    self.checkpoint()
-                check_stop(self)
-            if bar is not None:
-                bar.close()
+            epochs = f" (epoch {epoch + 1}/{cfg.train.epochs})" if cfg.train.epochs > 1 else ""
+            with self._bar(n, self._phase("train") + epochs, initial=p.sample) as bar:
+                t_start, n_timed = time.perf_counter(), 0
+                while p.sample < n:
+                    if self.ramp is not None:
+                        self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
+                    idx = order[p.sample:p.sample + bs]
+                    x = images[idx].to(self.device, non_blocking=True)
+                    p.window_counts.append(self.present(x, learning=True, labels=labels[idx]).cpu())
+                    p.window_labels.append(labels[idx])
+                    p.sample += len(idx)
+                    p.seen += len(idx)
+                    n_timed += len(idx)
+                    if bar is not None:
+                        bar.update(len(idx))
+                    if sum(len(c) for c in p.window_counts) >= interval or p.sample >= n:
+                        ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
+                        self._check_finite(quick=False, where=f"by sample {p.seen}")
+                        self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
+                        p.window_counts, p.window_labels = [], []
+                        t_start, n_timed = time.perf_counter(), 0
+                    if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
+                            or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
+                        self.checkpoint()
+                    check_stop(self)
             p.epoch, p.sample = epoch + 1, 0
         if self.ramp is not None:
             self.ramp.apply(1.0)
@@ -232,7 +247,9 @@ class UnsupervisedRunner:
             p.curve_all.append(acc)
             p.curve_prop.append(accp)
             if bar is not None:
-                bar.set_postfix(acc=f"{100 * acc:.1f}%", ips=f"{ips:.0f}")
+                later = self._later_images()
+                then = f", then ~{_duration(later / max(ips, 1e-9))} for {later} more images" if later else ""
+                bar.set_postfix_str(f"train acc {100 * acc:.1f}%{then}")
         p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels, N_CLASSES, rates=p.rates)
         self.log(metrics, p.seen)
 

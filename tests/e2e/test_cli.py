@@ -54,7 +54,27 @@ def test_diehl_cook_bindsnet_run_logs_everything(tmp_path, data_dir):
     for key in ("test_accuracy", "test_accuracy_proportion", "train_accuracy", "train_images_per_s", "test_images_per_s"):
         assert key in metrics, key
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert "n_train" not in metrics and "n_test" not in metrics  # sizes are params, not metrics
+    assert metrics["test_accuracy"] * 20 == round(metrics["test_accuracy"] * 20)  # k / 20 exactly, no float32 noise
+    # the terminal: a banner before the work, a summary after it, both also in Hydra's log file
+    out, log = res.stdout, (tmp_path / "run" / "cli.log").read_text()
+    banner = out.split("finished in")[0]
+    for line in ("snnrun: diehl_cook_bindsnet", f"folder   {tmp_path}/run", f"store    sqlite:///{tmp_path}/outputs/mlflow.db",
+                 "backend  numba (the fused CPU kernel)", "device   cpu  seed 0", f"id {run.info.run_id}"):
+        assert line in banner and line in log, line
+    summary = out.split("finished in")[1]
+    assert f"test_accuracy             {metrics['test_accuracy']:.4f}" in summary
+    assert f"run id                    {run.info.run_id}" in summary
+    assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/outputs/mlflow.db\n" in summary
+    assert (f"then open                 http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/"
+            f"{run.info.run_id}?workflowType=machine_learning") in summary
+    assert "finished in" in log and "Traceback" not in res.stderr
+    from mlflow.tracking import MlflowClient
+
+    # tagged as model training: MLflow 3's UI opens it on the runs table, not the GenAI overview
+    assert MlflowClient().get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     params = run.data.params
+    assert params["n_train"] == "40" and params["n_test"] == "20"
     assert params["n_neurons"] == "10"
     assert params["network.populations.Ae.n"] == "10"
     assert params["data.n_train"] == "40"

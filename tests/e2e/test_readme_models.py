@@ -30,7 +30,7 @@ def test_readme_yaml_model_example_runs_as_written(tmp_path, data_dir):
     (tmp_path / "my_snn" / "experiment" / "yaml_models.yaml").write_text(yaml_block)
     res = snnrun(args, tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "snnrun: backend: numba (the fused CPU kernel)" in res.stderr
+    assert "backend  numba (the fused CPU kernel)" in res.stdout
     (run,) = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "yaml_models")
     assert run.info.status == "FINISHED"
     # 2,000 training images, 1,000 test images: the network learns (chance is 10 %)

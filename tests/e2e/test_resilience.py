@@ -67,7 +67,7 @@ def test_killed_twice_and_resumed_equals_uninterrupted(tmp_path, data_dir):
     assert later <= second["progress"].seen < 1500 and second["mlflow_run_id"] == ckpt["mlflow_run_id"]
     resumed = snnrun([f"resume={tmp_path}/killed", f"hydra.run.dir={tmp_path}/resumed2"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming {tmp_path / 'killed'}" in resumed.stderr
+    assert f"resuming {tmp_path / 'killed'}" in resumed.stdout
 
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
     assert not any((tmp_path / d / "checkpoint.pt").exists() for d in ("resumed", "resumed2"))  # one run, one folder
@@ -111,7 +111,14 @@ def test_signal_checkpoints_and_marks_the_run_killed(tmp_path, data_dir, sig, co
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
-    assert "KILLED" in err and "Traceback" not in err
+    assert "Traceback" not in err
+    # on lines of their own: what happened, where the checkpoint is, the command that resumes
+    lines = err.splitlines()
+    what = "interrupted (Ctrl-C)" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert f"snnrun: {what}; the MLflow run is marked KILLED" in lines, err[-2000:]
+    assert f"  checkpoint  {tmp_path}/run/checkpoint.pt" in lines
+    resume = next(ln for ln in lines if ln.startswith("  resume      "))
+    assert resume == f"  resume      snnrun resume={tmp_path}/run"
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert 100 <= ckpt["progress"].seen < 1500
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
@@ -123,8 +130,14 @@ def test_signal_checkpoints_and_marks_the_run_killed(tmp_path, data_dir, sig, co
     # a key that would change the results may not be overridden on resume...
     bad = snnrun([*args, "data.n_test=20", "device=cpu", f"resume={ckpt['mlflow_run_id']}"], tmp_path)
     assert bad.returncode == 2 and "data.n_test: 100 -> 20" in bad.stderr and "device" not in bad.stderr, bad.stderr
-    # ...and the run id alone is enough: the config comes from the checkpoint
-    res = snnrun([f"resume={ckpt['mlflow_run_id']}", "train.progress=false", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    # ...and the printed command (Ctrl-C), or the run id (SIGTERM), alone is enough: the
+    # config comes from the checkpoint
+    if sig == signal.SIGINT:
+        import shlex
+
+        res = snnrun(shlex.split(resume)[2:], tmp_path)
+    else:
+        res = snnrun([f"resume={ckpt['mlflow_run_id']}", "train.progress=false", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [r.info.status for r in mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")] == ["FINISHED"]
 

@@ -34,12 +34,14 @@ def test_permutation_p_exact_and_sampled():
     assert cs.permutation_p([4.0, 5.0, 6.0], [1.0, 2.0, 3.0], max_exact=0, n_random=20_000) == pytest.approx(0.05, abs=0.006)
 
 
-def _log(uri: str, experiment: str, seed: int, acc: float, prop: float, status: str = "FINISHED") -> None:
+def _log(uri: str, experiment: str, seed: int, acc: float, prop: float, status: str = "FINISHED", **params) -> None:
     client = mlflow.MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
     run = client.create_run(exp_id)
     client.log_param(run.info.run_id, "seed", seed)
+    for k, v in params.items():
+        client.log_param(run.info.run_id, k, v)
     client.log_metric(run.info.run_id, "test_accuracy", acc)
     client.log_metric(run.info.run_id, "test_accuracy_proportion", prop)
     client.set_terminated(run.info.run_id, status)
@@ -70,3 +72,15 @@ def test_clear_errors(tmp_path):
     _log(f"sqlite:///{store}", "map", 0, 0.8, 0.8)
     with pytest.raises(SystemExit, match="no finished run of experiment 'dc'"):
         cs.main(["map", "dc", str(store)])
+
+
+def test_runs_of_different_configs_are_flagged(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _log(uri, "map", 0, 0.80, 0.81, n_neurons=100, device="cpu")
+    _log(uri, "map", 1, 0.84, 0.85, n_neurons=400, device="cuda")  # n_neurons matters, device does not
+    _log(uri, "dc", 0, 0.79, 0.80, n_neurons=100, device="cpu")
+    _log(uri, "dc", 1, 0.85, 0.80, n_neurons=100, device="cuda")
+    cs.main(["map", "dc", str(tmp_path / "mlflow.db")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("compare_seeds")]
+    assert err == ["compare_seeds: warning: the runs of 'map' differ in more than the seed (n_neurons: 100, 400): "
+                   "the seeds are not repeats of one config"]

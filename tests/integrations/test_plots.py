@@ -48,17 +48,16 @@ def test_backend_is_non_interactive():
 
 
 # ---------------------------------------------------------------------- weight grids
-@pytest.mark.parametrize("n_post", [1, 10, 16, 100])
-def test_weights_grid(save, n_post):
+@pytest.mark.parametrize("n_post, rows, cols", [(1, 1, 1), (10, 3, 4), (16, 4, 4), (50, 7, 8), (100, 10, 10)])
+def test_weights_grid(save, n_post, rows, cols):
     w = torch.rand(784, n_post, generator=_gen())
     fig = plots.weights_grid(w)
     assert len(fig.axes) == 2  # the tiled image and its colorbar
     image = fig.axes[0].images[0].get_array()
-    side = int(np.ceil(np.sqrt(n_post)))
-    assert image.shape == (side * 28, side * 28)
-    # neuron k's receptive field sits in cell (k // side, k % side)
+    assert image.shape == (rows * 28, cols * 28)  # no empty row (50: 7 x 8, not 8 x 8)
+    # neuron k's receptive field sits in cell (k // cols, k % cols)
     k = n_post - 1
-    r, c = divmod(k, side)
+    r, c = divmod(k, cols)
     cell = np.asarray(image[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28])
     assert np.allclose(cell, w[:, k].reshape(28, 28).numpy())
     save(fig, f"weights_{n_post}")
@@ -69,7 +68,7 @@ def test_weights_grid_colour_channels(save):
     fig = plots.weights_grid(w, image_shape=(32, 32), channels=3)
     assert len(fig.axes) == 2
     image = fig.axes[0].images[0].get_array()
-    assert image.shape == (3 * 32, 3 * 3 * 32)  # 3x3 grid; the 3 channels side by side in a cell
+    assert image.shape == (2 * 32, 3 * 3 * 32)  # 2 rows of 3 cells; the 3 channels side by side in a cell
     # channel 1 of neuron 0 is the second 32-wide block of the first cell
     assert np.allclose(np.asarray(image[:32, 32:64]), w[1024:2048, 0].reshape(32, 32).numpy())
     save(fig, "weights_rgb")
@@ -193,3 +192,9 @@ def test_accuracy_curve(save):
     plt.close(fig)
     with pytest.raises(ValueError, match="curve 'short' has 2 values but steps has 4"):
         plots.accuracy_curve(steps, {"short": [0.1, 0.2]})
+    # a short run: one training point, and the test accuracy it ended with as a dashed line
+    fig = plots.accuracy_curve([100], {"train": [0.4]}, final={"test (all activity)": 0.655})
+    line = fig.axes[0].lines[1]
+    assert line.get_linestyle() == "--" and np.allclose(line.get_ydata(), [65.5, 65.5])
+    assert "test (all activity): 65.5 %" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
