@@ -5,9 +5,13 @@ address (``/#/experiments/<id>``, what a user clicks in the experiment list) in 
 Chromium (Debian's ``chromium`` package), saves a screenshot and the rendered page text, and
 says which view the UI chose:
 
-    .venv/bin/python experiments/ui/mlflow_landing.py --out experiments/ui/landing.png
+    .venv/bin/python experiments/ui/mlflow_landing.py --out experiments/ui/landing_default.png
+    .venv/bin/python experiments/ui/mlflow_landing.py --out experiments/ui/landing_training_view.png \
+        --suffix "?workflowType=machine_learning"
+    .venv/bin/python experiments/ui/mlflow_landing.py --out experiments/ui/run_page.png --run-page
 
-With ``--untagged`` the experiment's ``mlflow.experimentKind`` tag is removed first, to see
+``--run-page`` opens the address the run's end summary prints instead.  With ``--untagged``
+the experiment's ``mlflow.experimentKind`` tag is removed first, to see
 what MLflow does without it.  Exit status 0 when the page shows the training-runs table.
 """
 
@@ -49,6 +53,7 @@ def main() -> int:
     ap.add_argument("--out", default="landing.png")
     ap.add_argument("--untagged", action="store_true")
     ap.add_argument("--suffix", default="", help="appended to /#/experiments/<id> (e.g. ?workflowType=machine_learning)")
+    ap.add_argument("--run-page", action="store_true", help="open the address the run's summary prints (its run page)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="snnrun-ui-"))
     env = dict(os.environ, SNNRUN_DATA_DIR=os.environ.get("SNNRUN_DATA_DIR", str(ROOT.parent / "shared" / "data")),
@@ -77,13 +82,16 @@ def main() -> int:
             except OSError:
                 time.sleep(0.5)
         url = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}{args.suffix}"
+        if args.run_page:  # the summary's "then open" line, as printed
+            url = next(ln.split()[-1] for ln in job.stdout.splitlines() if ln.strip().startswith("then open"))
+            url = url.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
         shot = chromium(f"--screenshot={Path(args.out).resolve()}", url)
         dom = chromium("--dump-dom", url).stdout
     finally:
         ui.terminate()
         ui.wait()
     print(f"opened {url}; screenshot {args.out} ({shot.returncode})")
-    runs_view = "Training runs" in dom or "Run Name" in dom or "Run name" in dom
+    runs_view = "Training runs" in dom or "Run Name" in dom or "Run name" in dom or (args.run_page and "Metrics" in dom)
     genai = "Detect Issues" in dom or "Traces" in dom and "Overview" in dom and not runs_view
     print(f"page shows the runs table: {runs_view}; GenAI overview: {genai}")
     return 0 if runs_view and not genai else 1

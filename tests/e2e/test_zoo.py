@@ -36,7 +36,8 @@ def test_zoo_experiment_runs_and_logs(tmp_path, data_dir, experiment, extra, par
         assert "test_accuracy_proportion" in m and "train_accuracy" in m
     if "train.readout_eval=true" in extra:
         assert 0.0 <= m["test_accuracy_readout"] <= 1.0 and m["readout_train_accuracy"] > 0.3
-    assert (m["n_train"], m["n_test"]) == ((20, 10) if sizes is TINY else (60, 30))
+    p = runs[0].data.params  # sizes are params, not metrics
+    assert (p["n_train"], p["n_test"]) == (("20", "10") if sizes is TINY else ("60", "30"))
     arts = artifact_paths(runs[0])
     assert {"checkpoint/checkpoint.pt", "plots/confusion.png", "plots/raster.png", "config.yaml"} <= arts
     for key, value in params.items():
