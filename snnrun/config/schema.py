@@ -110,9 +110,7 @@ class RunConfig:
     dt_ms: float = 1.0
     backend: str = "auto"
     resume: Optional[str] = None
-    env: Any = None  # reinforcement learning (train.kind rl / transfer): validated by snnrun.rl
-    rl: Any = None
-    transfer: Any = None
+    # a task's own sections (env:, rl:, transfer:, simulate:) are validated by the task
 
     def __post_init__(self) -> None:
         check(self.dt_ms > 0, "dt_ms", f"must be > 0, got {self.dt_ms}")

@@ -31,6 +31,7 @@ class RLTask(Task):
     """Episodes of ``env`` with learning from reward, then greedy evaluation episodes."""
 
     headline = "mean_return_last100"
+    sections = ("env", "rl")
 
     def __init__(self, run: Any):
         super().__init__(run)

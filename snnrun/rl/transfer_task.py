@@ -21,6 +21,7 @@ class TransferTask(Task):
 
     headline = "snn_mean_return"
     resumable = False
+    sections = ("env", "transfer")
 
     def __init__(self, run: Any):
         from .transfer import TransferConfig

@@ -47,7 +47,7 @@ from .task import TASKS, Task
 SCHEMA_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
 
 # modules whose import registers the built-in tasks (imported in order, on demand)
-BUILTIN_TASK_MODULES = ("snnrun.run.classify", "snnrun.rl.task", "snnrun.rl.transfer_task")
+BUILTIN_TASK_MODULES = ("snnrun.run.classify", "snnrun.run.simulate", "snnrun.rl.task", "snnrun.rl.transfer_task")
 
 
 def task_class(kind: str) -> type[Task]:
@@ -60,6 +60,13 @@ def task_class(kind: str) -> type[Task]:
     near = difflib.get_close_matches(str(kind), list(TASKS), n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     raise ConfigError("train.kind", f"{kind!r} is not a task{hint}; tasks are: {', '.join(task_kinds())}")
+
+
+def config_keys() -> tuple[str, ...]:
+    """The run's own top-level keys and every task's sections (any other top-level key is a
+    variable for interpolation)."""
+    task_kinds()
+    return SCHEMA_KEYS + tuple(sorted({s for cls in TASKS.values() for s in cls.sections}))
 
 
 def task_kinds() -> list[str]:
@@ -125,7 +132,7 @@ class Run:
                  overrides: Optional[list[str]] = None, config_groups: tuple = ()):
         typed, raw = validate(cfg)
         if overrides is not None:
-            check_overrides_used(_unresolved(cfg), overrides, SCHEMA_KEYS, config_groups)
+            check_overrides_used(_unresolved(cfg), overrides, config_keys(), config_groups)
         ckpt = resume_checkpoint(typed)
         if ckpt is not None and isinstance(ckpt.get("config"), dict):
             typed, raw = validate(resumed_config(ckpt["config"], raw, overrides))

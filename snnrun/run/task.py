@@ -34,6 +34,7 @@ class Task:
     kind: ClassVar[str] = ""
     headline: ClassVar[str] = ""
     resumable: ClassVar[bool] = True
+    sections: ClassVar[tuple[str, ...]] = ()  # top-level config sections the task reads (``rl``, ``env``)
 
     net: Any = None  # the spiking network (the run's NaN guard checks it before each checkpoint)
     backend: str = "torch"  # what actually simulates it (tagged on the run)

@@ -29,6 +29,7 @@ import torch
 
 from ..neurons.base import Population
 from ..registry import ParamError, Registry, check, load_tensors
+from .weight_expr import compile_expr
 
 CONNECTIONS: Registry["Connection"] = Registry("connection")
 FLOAT32_MAX = 3.4028234663852886e38
@@ -41,7 +42,9 @@ class WeightInit:
     neurons sit row-major on a ``sqrt(n) x sqrt(n)`` grid: ``w_ij = low + (high - low) *
     (d_ij - 1) / (d_max - 1)`` with ``d`` the Euclidean grid distance, so nearest neighbours
     get ``low`` and the farthest pair ``high``; ``w_ii = 0``: e.g. lateral inhibition growing
-    with distance, ``low: -1, high: -20``).  The weights are multiplied by ``scale``."""
+    with distance, ``low: -1, high: -20``), or ``expr`` (an expression such as
+    ``0.05 + 0.1 * N(0, 1)``, see :mod:`.weight_expr`; a string ``weight:`` is one).  The
+    weights are multiplied by ``scale``."""
 
     dist: str = "uniform"
     value: float = 0.0
@@ -50,10 +53,14 @@ class WeightInit:
     mean: float = 0.0
     std: float = 1.0
     scale: float = 1.0
+    expr: str = ""
 
     def __post_init__(self) -> None:
-        check(self.dist in ("constant", "uniform", "normal", "grid_distance"), "weight.dist",
-              f"{self.dist!r} is not one of: constant, uniform, normal, grid_distance")
+        check(self.dist in ("constant", "uniform", "normal", "grid_distance", "expr"), "weight.dist",
+              f"{self.dist!r} is not one of: constant, uniform, normal, grid_distance, expr")
+        check((self.dist == "expr") == bool(self.expr), "weight.expr",
+              "dist: expr needs an expression (expr: ...), and an expression needs dist: expr")
+        self._expr = compile_expr(self.expr) if self.dist == "expr" else None
         check(self.high >= self.low or self.dist == "grid_distance", "weight.high", f"must be >= low ({self.low}), got {self.high}")
         check(self.std >= 0, "weight.std", f"must be >= 0, got {self.std}")
         for name in ("value", "low", "high", "mean", "std", "scale"):
@@ -68,6 +75,8 @@ class WeightInit:
             w = torch.rand(shape, generator=generator) * (self.high - self.low) + self.low
         elif self.dist == "grid_distance":
             w = grid_distance_weights(shape, self.low, self.high)
+        elif self.dist == "expr":
+            w = self._expr(shape, generator)
         else:
             w = torch.randn(shape, generator=generator) * self.std + self.mean
         return w * self.scale
@@ -95,13 +104,16 @@ def parse_weight(value: Any) -> WeightInit:
         raise ParamError("weight", f"expected a number or a mapping, got {value!r}")
     if isinstance(value, (int, float)):
         return WeightInit(dist="constant", value=float(value))
+    if isinstance(value, str):
+        return WeightInit(dist="expr", expr=value)
     if isinstance(value, dict):
         fields = {f.name for f in dataclasses.fields(WeightInit)}
         unknown = sorted(set(value) - fields)
         if unknown:
             raise ParamError(f"weight.{unknown[0]}", f"unknown key; valid keys: {', '.join(sorted(fields))}")
         return WeightInit(**value)
-    raise ParamError("weight", f"expected a number or a mapping like {{dist: uniform, low: 0, high: 1}}, got {value!r}")
+    raise ParamError("weight", f"expected a number, an expression or a mapping like {{dist: uniform, low: 0, high: 1}}, "
+                               f"got {value!r}")
 
 
 @dataclasses.dataclass
