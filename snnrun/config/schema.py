@@ -58,6 +58,8 @@ class TrainConfig:
     checkpoint_every: int = 10000
     checkpoint_minutes: float = 5.0
     plots: bool = True
+    live_plots: bool = True  # step-indexed images in MLflow at every update interval (snnrun.run.live)
+    live_budget: float = 0.015  # ... within this fraction of the run time (the measured cost stays under 2 %)
     progress: bool = True
     exc_population: str = "Ae"
     input_population: str = "X"
@@ -77,6 +79,7 @@ class TrainConfig:
         check(self.max_retries >= 0, "max_retries", f"must be >= 0, got {self.max_retries}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.checkpoint_minutes > 0, "checkpoint_minutes", f"must be > 0, got {self.checkpoint_minutes}")
+        check(0 < self.live_budget <= 1, "live_budget", f"must be in (0, 1], got {self.live_budget}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
         check(math.isfinite(self.supervise_others), "supervise_others", f"must be a finite number, got {self.supervise_others}")

@@ -249,6 +249,13 @@ class Tracker:
             else:
                 self._mlflow.log_artifact(str(path), artifact_path)
 
+    def log_image(self, image: Any, key: str, step: int) -> None:
+        """A step-indexed image (the UI's image slider)."""
+        if self._mlflow is not None:
+            # synchronous: its cost lands where the live-plot budget measures it (MLflow's
+            # background thread would take the same CPU and GIL unseen)
+            self._mlflow.log_image(image, key=key, step=int(step), synchronous=True)
+
     def log_figure(self, fig: Any, name: str) -> None:
         if self._mlflow is not None:
             self._mlflow.log_figure(fig, name)

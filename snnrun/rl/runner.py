@@ -85,6 +85,7 @@ class RLConfig:
     video_fps: int = 30
     checkpoint_every: int = 100
     checkpoint_minutes: float = 5.0
+    live_every: int = 25  # episodes between step-indexed MLflow images (returns, weights; snnrun.run.live)
     max_env_steps: Optional[int] = None
     progress: bool = True
 
@@ -102,6 +103,7 @@ class RLConfig:
         check(self.window >= 1, "window", f"must be >= 1, got {self.window}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.checkpoint_minutes > 0, "checkpoint_minutes", f"must be > 0, got {self.checkpoint_minutes}")
+        check(self.live_every >= 1, "live_every", f"must be >= 1, got {self.live_every}")
         check(self.video_fps >= 1, "video_fps", f"must be >= 1, got {self.video_fps}")
 
 
@@ -126,6 +128,7 @@ class RLRunner:
         self.log, self.save = log, save
         self.rng = np.random.default_rng(seed)
         self.progress = RLProgress()
+        self.on_episode: Optional[Callable[[int], None]] = None  # after each training episode (live plots)
         self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (run.signals.stop_on_signals)
         self._saved_at = time.monotonic()  # the last checkpoint (rl.checkpoint_minutes)
         self.inp, self.out = cfg.input_population, cfg.output_population
@@ -267,6 +270,8 @@ class RLRunner:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(ret=f"{ret:.0f}", avg=f"{avg:.1f}", steps_s=f"{rate:.0f}")
+                if self.on_episode is not None and p.episode % c.live_every == 0:
+                    self.on_episode(p.episode)
                 if (p.episode % c.checkpoint_every == 0 or self.stop_signal
                         or time.monotonic() - self._saved_at >= 60.0 * c.checkpoint_minutes):
                     self.save()

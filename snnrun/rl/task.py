@@ -13,6 +13,8 @@ from ..build import build_encoder, build_network
 from ..config.validate import ConfigError, from_dict
 from ..run import console
 from ..run.backend import make_backend
+from ..run import live
+from ..run.live import LivePlots
 from ..run.task import Task, register_task
 from .envs import EnvConfig, make_env
 from .runner import RLConfig, RLRunner
@@ -53,6 +55,21 @@ class RLTask(Task):
             torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
         self.runner = RLRunner(rl_cfg, self.env, self.net, encoder, sim, self.env_cfg.seed, run.log, run.save)
         self.stop_target = self.runner
+        self.live = LivePlots(run.tracker, cfg.train.live_plots, cfg.train.live_budget, "episode groups")
+        self.runner.on_episode = lambda step: self.live.maybe(step, self._live_images)
+
+    def _live_images(self) -> dict[str, Any]:
+        """The returns so far and the weights into the output population."""
+        import numpy as np
+
+        images = {"returns": returns_image(self.runner.progress.returns, self.rl_cfg.window)}
+        out = self.net.populations[self.rl_cfg.output_population]
+        for name, conn in self.net.connections.items():
+            if conn.target is out and conn.w.dim() == 2:
+                w = conn.w.detach().cpu().numpy().T
+                m = float(np.abs(w).max()) or 1.0
+                images[f"weights_{name}"] = np.repeat(np.repeat(live.colour(w, "bwr", -m, m), 4, 0), 4, 1)
+        return images
 
     def state(self) -> dict[str, Any]:
         return {"network": self.net.state_dict(), "progress": self.runner.progress}
@@ -70,6 +87,7 @@ class RLTask(Task):
 
     def execute(self) -> dict[str, float]:
         self.runner.train()
+        self.live.report()
         greedy = self.runner.evaluate()
         p = self.runner.progress
         last = p.returns[-100:]
@@ -86,6 +104,29 @@ class RLTask(Task):
 
     def close(self) -> None:
         self.env.close()
+
+
+def returns_image(returns: list, window: int) -> Any:
+    """The episode returns and their moving average, drawn (matplotlib, Agg) to an RGB array."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    r = np.asarray(returns, dtype=float)
+    ax.plot(np.arange(1, len(r) + 1), r, lw=0.6, alpha=0.5)
+    w = min(window, len(r))
+    if w:
+        ax.plot(np.arange(w, len(r) + 1), np.convolve(r, np.ones(w) / w, mode="valid"), lw=2)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("return")
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return image
 
 
 def check_shapes(env: Any, net: Any, encoder: Any, cfg: RLConfig) -> None:

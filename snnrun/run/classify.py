@@ -12,6 +12,8 @@ import torch
 from ..build import build_encoder, build_network
 from ..config.validate import ConfigError
 from .backend import check_rewards, make_backend
+from . import live
+from .live import LivePlots
 from .readout import ReadoutRunner
 from .task import Task, register_task
 from .unsupervised import UnsupervisedRunner, WeightRamp
@@ -69,6 +71,22 @@ class UnsupervisedTask(Task):
         self.runner.ramp = None if ws is None else WeightRamp(self.net, ws.connection, ws.to, ws.over)
         self.stop_target = self.runner
         self.result: dict[str, Any] = {}
+        self.live = LivePlots(run.tracker, cfg.train.live_plots, cfg.train.live_budget)
+        self.runner.on_interval = lambda step: self.live.maybe(step, self._live_images)
+
+    def _live_images(self) -> dict[str, Any]:
+        """The receptive fields of the input -> excitatory connection and the label assignments."""
+        cfg, images = self.run.cfg, {}
+        inp, exc = self.net.populations[cfg.train.input_population], self.net.populations[cfg.train.exc_population]
+        conn = next((c for c in self.net.connections.values() if c.source is inp and c.target is exc), None)
+        shape = tuple(inp.shape[-2:]) if len(inp.shape) >= 2 else (1, inp.n)
+        if conn is not None:
+            w = conn.dense_weights().detach().cpu().numpy()
+            images["receptive_fields"] = live.receptive_fields(w, shape, max(1, inp.n // (shape[0] * shape[1])))
+        a = self.runner.progress.assignments
+        if a is not None:
+            images["assignments"] = live.assignments(a.cpu().numpy())
+        return images
 
     def state(self) -> dict[str, Any]:
         return {"network": self.net.state_dict(), "fast_state": self.net.snapshot(), "progress": self.runner.progress}
@@ -85,6 +103,7 @@ class UnsupervisedTask(Task):
 
     def execute(self) -> dict[str, float]:
         self.runner.train()
+        self.live.report()
         self.runner.assign()
         self.result = self.runner.test()
         return dict(self.result.get("metrics") or {})

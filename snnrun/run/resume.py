@@ -16,8 +16,8 @@ from ..config.validate import ConfigError
 
 # keys (or key prefixes, ending in ".") that may change on resume without changing results
 HARMLESS = ("resume", "device", "backend", "data.root", "data.download", "tracking.", "train.progress",
-            "train.plots", "train.checkpoint_every", "train.checkpoint_minutes", "rl.progress",
-            "rl.checkpoint_every", "rl.checkpoint_minutes", "rl.video_steps")
+            "train.plots", "train.live_plots", "train.live_budget", "train.checkpoint_every", "train.checkpoint_minutes", "rl.progress",
+            "rl.checkpoint_every", "rl.checkpoint_minutes", "rl.video_steps", "rl.live_every")
 
 _MISSING = object()
 

@@ -100,6 +100,7 @@ class UnsupervisedRunner:
         self._rest_input: Optional[torch.Tensor] = None
         self.ramp: Optional[WeightRamp] = None  # train.weight_schedule (set by the job before a resume)
         self.progress = Progress()
+        self.on_interval: Optional[Callable[[int], None]] = None  # after each update interval (live plots)
         self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (signals.stop_on_signals)
         self._saved_at = time.monotonic()  # the last checkpoint (train.checkpoint_minutes)
 
@@ -252,6 +253,8 @@ class UnsupervisedRunner:
                 bar.set_postfix_str(f"train acc {100 * acc:.1f}%{then}")
         p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels, N_CLASSES, rates=p.rates)
         self.log(metrics, p.seen)
+        if self.on_interval is not None:
+            self.on_interval(p.seen)
 
     def assign(self) -> None:
         """Final label assignment: a learning-off pass over training samples, if configured."""

@@ -44,7 +44,7 @@ def artifact_paths(run) -> set[str]:
 
 
 def test_diehl_cook_bindsnet_run_logs_everything(tmp_path, data_dir):
-    res = snnrun(["+experiment=diehl_cook_bindsnet", *TINY, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    res = snnrun(["+experiment=diehl_cook_bindsnet", *TINY, "train.live_budget=1", f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "diehl_cook_bindsnet")
     assert len(runs) == 1
@@ -82,6 +82,11 @@ def test_diehl_cook_bindsnet_run_logs_everything(tmp_path, data_dir):
     for key in ("git_commit", "torch_version", "device"):
         assert key in tags
     arts = artifact_paths(run)
+    # step-indexed images at each update interval (20 and 40 of 40 samples): the UI's slider
+    stepped = sorted((a.split("/")[1].split("+")[0], int(a.split("+")[2])) for a in arts
+                     if a.startswith("images/") and a.endswith(".png"))
+    assert stepped == [("assignments", 20), ("assignments", 40), ("receptive_fields", 20), ("receptive_fields", 40)]
+    assert metrics["live_plots_logged"] == 2
     for path in (".hydra/config.yaml", ".hydra/overrides.yaml", "config.yaml", "checkpoint/checkpoint.pt",
                  "plots/weights.png", "plots/assignments.png", "plots/confusion.png", "plots/raster.png",
                  "plots/theta.png", "plots/accuracy.png"):
