@@ -45,7 +45,7 @@ class WeightScheduleConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    kind: str = "unsupervised"  # the task (snnrun.run.task): unsupervised, readout, rl, transfer, or a registered one
+    kind: str = "unsupervised"  # a registered task (snnrun.run.task; the lifecycle looks it up)
     epochs: int = 1
     update_interval: int = 250
     rest_ms: float = 0.0

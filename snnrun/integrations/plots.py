@@ -25,6 +25,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
+from .layout import grid_shape  # noqa: E402
+
 __all__ = [
     "weights_grid", "receptive_field_grid", "assignments_plot", "confusion_plot", "spike_raster",
     "theta_histogram", "accuracy_curve",
@@ -59,8 +61,7 @@ def weights_grid(w, image_shape: Sequence[int] = (28, 28), channels: int = 1, *,
     """
     w = _numpy(w, "w")
     _check_weights(w, image_shape, channels)
-    cols = max(1, math.ceil(math.sqrt(w.shape[1])))
-    rows = max(1, math.ceil(w.shape[1] / cols))  # 50 fields: 7 x 8, no empty row
+    rows, cols = grid_shape(w.shape[1])
     title = title if title is not None else f"{w.shape[1]} receptive fields"
     return _tile_figure(w, image_shape, channels, (rows, cols), cmap, vmin, vmax, title)
 

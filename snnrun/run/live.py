@@ -11,12 +11,12 @@ says so in one line at its end.  Images are drawn with numpy (no matplotlib) whe
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
+from ..integrations.layout import grid_shape
 from . import console
 
 
@@ -83,12 +83,6 @@ def colour(x: np.ndarray, cmap: str = "hot_r", lo: Optional[float] = None, hi: O
     hi = float(np.nanmax(x)) if hi is None else hi
     idx = np.clip((x - lo) / (hi - lo if hi > lo else 1.0) * 255.0, 0, 255).astype(np.uint8)
     return lut[idx]
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """``ceil(n / cols)`` rows of ``cols = ceil(sqrt(n))`` (as the end-of-run weight plot)."""
-    cols = max(1, math.ceil(math.sqrt(n)))
-    return max(1, math.ceil(n / cols)), cols
 
 
 def receptive_fields(w: np.ndarray, image_shape: tuple[int, int], channels: int = 1) -> np.ndarray:
