@@ -249,6 +249,10 @@ class Tracker:
             else:
                 self._mlflow.log_artifact(str(path), artifact_path)
 
+    def last_step(self, key: str) -> int:
+        """The last step of metric ``key`` that a resumed run had logged before (else -1)."""
+        return self._logged.get(key, -1)
+
     def log_image(self, image: Any, key: str, step: int) -> None:
         """A step-indexed image (the UI's image slider)."""
         if self._mlflow is not None:

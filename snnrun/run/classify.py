@@ -13,6 +13,7 @@ from ..build import build_encoder, build_network
 from ..config.validate import ConfigError
 from .backend import check_rewards, make_backend
 from . import live
+from .classify_plots import input_weights
 from .live import LivePlots
 from .readout import ReadoutRunner
 from .task import Task, register_task
@@ -76,13 +77,11 @@ class UnsupervisedTask(Task):
 
     def _live_images(self) -> dict[str, Any]:
         """The receptive fields of the input -> excitatory connection and the label assignments."""
-        cfg, images = self.run.cfg, {}
-        inp, exc = self.net.populations[cfg.train.input_population], self.net.populations[cfg.train.exc_population]
-        conn = next((c for c in self.net.connections.values() if c.source is inp and c.target is exc), None)
-        shape = tuple(inp.shape[-2:]) if len(inp.shape) >= 2 else (1, inp.n)
-        if conn is not None:
-            w = conn.dense_weights().detach().cpu().numpy()
-            images["receptive_fields"] = live.receptive_fields(w, shape, max(1, inp.n // (shape[0] * shape[1])))
+        images = {}
+        weights = input_weights(self.run.cfg, self.net)
+        if weights is not None:
+            w, shape, channels = weights
+            images["receptive_fields"] = live.receptive_fields(w.numpy(), shape, channels)
         a = self.runner.progress.assignments
         if a is not None:
             images["assignments"] = live.assignments(a.cpu().numpy())
@@ -109,7 +108,7 @@ class UnsupervisedTask(Task):
         return dict(self.result.get("metrics") or {})
 
     def log_plots(self, tracker: Any) -> None:
-        from .classify_plots import log_plots
+        from .classify_plots import log_plots  # matplotlib: only when plotting
 
         log_plots(tracker, self.run.cfg, self.net, self.runner, self.result, self.data)
 

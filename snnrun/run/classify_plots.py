@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
+
+
+def input_weights(cfg: Any, net: Any) -> Optional[tuple[Any, tuple[int, int], int]]:
+    """The input -> excitatory weights as ``([C*H*W, n], (H, W), C)`` on the CPU, or None
+    without such a connection (what the weight grids draw, at the end and live)."""
+    inp, exc = net.populations[cfg.train.input_population], net.populations[cfg.train.exc_population]
+    conn = next((c for c in net.connections.values() if c.source is inp and c.target is exc), None)
+    if conn is None:
+        return None
+    image_shape = tuple(inp.shape[-2:]) if len(inp.shape) >= 2 else (1, inp.n)
+    channels = max(1, inp.n // (image_shape[0] * image_shape[1]))
+    return conn.dense_weights().detach().cpu(), image_shape, channels
 
 
 def log_plots(tracker: Any, cfg: Any, net: Any, runner: Any, result: dict, data: dict) -> None:
@@ -12,18 +24,16 @@ def log_plots(tracker: Any, cfg: Any, net: Any, runner: Any, result: dict, data:
     from ..integrations import plots
 
     figs = {}
-    inp, exc = cfg.train.input_population, cfg.train.exc_population
-    conn = next((c for c in net.connections.values() if c.source is net.populations[inp] and c.target is net.populations[exc]), None)
-    image_shape = tuple(net.populations[inp].shape[-2:])
-    channels = net.populations[inp].n // (image_shape[0] * image_shape[1]) if len(image_shape) == 2 else 1
-    if conn is not None:
-        figs["plots/weights.png"] = plots.weights_grid(conn.dense_weights().detach().cpu(), image_shape=image_shape, channels=channels)
+    weights = input_weights(cfg, net)
+    if weights is not None:
+        w, image_shape, channels = weights
+        figs["plots/weights.png"] = plots.weights_grid(w, image_shape=image_shape, channels=channels)
     p = runner.progress
     if p.assignments is not None:
         figs["plots/assignments.png"] = plots.assignments_plot(p.assignments, 10)
     if "confusion" in result:
         figs["plots/confusion.png"] = plots.confusion_plot(result["confusion"])
-    theta = getattr(net.populations[exc], "theta", None)
+    theta = getattr(net.populations[cfg.train.exc_population], "theta", None)
     if theta is not None and theta.dim() == 1:
         figs["plots/theta.png"] = plots.theta_histogram(theta.detach().cpu())
     m = result.get("metrics") or {}

@@ -33,12 +33,15 @@ class LivePlots:
         """Log ``draw()``'s images at ``step`` if the budget allows; return whether it did."""
         if not self.enabled or self.tracker.run_id is None:
             return False
+        if step <= self.tracker.last_step("live_plots_step"):  # resumed: these steps have their images
+            return False
         if self.spent > self.budget * (time.perf_counter() - self.t0):
             self.skipped += 1
             return False
         t = time.perf_counter()
         for key, image in draw().items():
             self.tracker.log_image(image, key, step)
+        self.tracker.log_metrics({"live_plots_step": step}, step)
         self.spent += time.perf_counter() - t
         self.logged += 1
         return True
