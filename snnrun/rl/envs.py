@@ -3,9 +3,10 @@
 * any registered id (``env.id``, keyword arguments ``env.kwargs``); Atari ids (``ALE/...``,
   ``...NoFrameskip-v4``) through ale-py, whose ROMs ship with the wheel (no download);
 * ``env.preprocess: atari`` turns RGB frames into what a spiking input layer takes:
-  grayscale, the 160 x 160 playing field downsampled to ``frame_size`` x ``frame_size``
-  (80 x 80 = 6400 inputs by default), values in [0, 1], and with ``frame_diff`` the absolute
-  difference to the previous frame (what moved: ball and paddle), shaped ``[1, H, W]``.
+  grayscale, the rows ``crop`` and columns ``crop_cols`` of the screen (default: the 160 x 160
+  playing field) area-resampled to ``frame_size`` x ``frame_size`` (80 x 80 = 6400 inputs by
+  default), values in [0, 1], and with ``frame_diff`` the absolute difference to the previous
+  frame (what moved: ball and paddle), shaped ``[1, H, W]``.
 
 An unknown id is a :class:`ConfigError` naming ``env.id`` with the closest registered ids.
 """
@@ -32,6 +33,7 @@ class EnvConfig:
     frame_size: int = 80
     frame_diff: bool = True
     crop: list = dataclasses.field(default_factory=lambda: [34, 194])  # rows of the playing field (Atari)
+    crop_cols: list = dataclasses.field(default_factory=lambda: [0, 160])  # columns kept (Atari)
 
     def __post_init__(self) -> None:
         check(self.preprocess in ("none", "atari"), "preprocess", f"{self.preprocess!r} is not one of: none, atari")
@@ -39,6 +41,8 @@ class EnvConfig:
         check(self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps",
               f"must be >= 1 or null, got {self.max_episode_steps}")
         check(len(self.crop) == 2 and 0 <= self.crop[0] < self.crop[1], "crop", f"expected [first_row, end_row], got {self.crop}")
+        check(len(self.crop_cols) == 2 and 0 <= self.crop_cols[0] < self.crop_cols[1], "crop_cols",
+              f"expected [first_column, end_column], got {self.crop_cols}")
 
 
 def _register_ale() -> bool:
@@ -74,7 +78,7 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None):
     except TypeError as exc:
         raise ConfigError("env.kwargs", f"{cfg.id}: {str(exc).splitlines()[0]}") from None
     if cfg.preprocess == "atari":
-        env = AtariFrames(env, cfg.frame_size, cfg.frame_diff, tuple(cfg.crop))
+        env = AtariFrames(env, cfg.frame_size, cfg.frame_diff, tuple(cfg.crop), tuple(cfg.crop_cols))
     return env
 
 
@@ -88,11 +92,12 @@ class AtariFrames(_gym_wrapper_base()):
     """RGB frame -> grayscale playing field, downsampled, [0, 1], optionally differenced:
     observation ``[1, size, size]`` float32."""
 
-    def __init__(self, env, size: int = 80, diff: bool = True, crop: tuple[int, int] = (34, 194)):
+    def __init__(self, env, size: int = 80, diff: bool = True, crop: tuple[int, int] = (34, 194),
+                 crop_cols: tuple[int, int] = (0, 160)):
         import gymnasium as gym
 
         super().__init__(env)
-        self.size, self.diff, self.crop = int(size), bool(diff), crop
+        self.size, self.diff, self.crop, self.crop_cols = int(size), bool(diff), crop, crop_cols
         self.observation_space = gym.spaces.Box(0.0, 1.0, (1, self.size, self.size), np.float32)
         self._prev: Optional[np.ndarray] = None
 
@@ -101,7 +106,7 @@ class AtariFrames(_gym_wrapper_base()):
         return super().reset(**kwargs)
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
-        frame = preprocess_frame(obs, self.size, self.crop)
+        frame = preprocess_frame(obs, self.size, self.crop, self.crop_cols)
         if not self.diff:
             return frame[None]
         out = np.abs(frame - self._prev) if self._prev is not None else np.zeros_like(frame)
@@ -109,13 +114,14 @@ class AtariFrames(_gym_wrapper_base()):
         return out[None]
 
 
-def preprocess_frame(rgb: np.ndarray, size: int = 80, crop: tuple[int, int] = (34, 194)) -> np.ndarray:
+def preprocess_frame(rgb: np.ndarray, size: int = 80, crop: tuple[int, int] = (34, 194),
+                     crop_cols: tuple[int, int] = (0, 160)) -> np.ndarray:
     """[H, W, 3] uint8 (or [H, W] gray) -> [size, size] float32 in [0, 1]: luminance, rows
-    ``crop`` kept, block-averaged (area) down to ``size`` x ``size``."""
+    ``crop`` and columns ``crop_cols`` kept, block-averaged (area) to ``size`` x ``size``."""
     x = np.asarray(rgb, dtype=np.float32)
     if x.ndim == 3:
         x = x @ np.array([0.299, 0.587, 0.114], np.float32)
-    x = x[crop[0]:crop[1]] / 255.0
+    x = x[crop[0]:crop[1], crop_cols[0]:crop_cols[1]] / 255.0
     h, w = x.shape
     # area resampling by index binning (exact block mean when size divides h and w)
     rows = (np.arange(h) * size) // h

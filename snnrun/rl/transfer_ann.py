@@ -1,9 +1,10 @@
-"""The ANN side of ANN -> SNN transfer (:mod:`snnrun.rl.transfer`): the linear expert, the
-ReLU policy network, imitation training (behaviour cloning + DAgger), rollouts under
-perturbations, and the activation statistics the conversion scales from.
+"""The ANN side of ANN -> SNN transfer (:mod:`snnrun.rl.transfer`): the ReLU policy network,
+imitation training (behaviour cloning + DAgger), rollouts under perturbations, and the
+activation statistics the conversion scales from.
 
-The expert: action 1 iff ``gains . obs > 0``.  Training minimises the cross-entropy between
-the network's logits and the expert's labels on the aggregated visited states.  Scales:
+The expert (:mod:`snnrun.rl.experts`) labels every state where an action is taken (it may read
+the emulator, the network sees only the observation).  Training minimises the cross-entropy
+between the network's logits and the expert's labels on the aggregated visited states.  Scales:
 ``lambda_l`` = the ``percentile`` of layer l's positive activations (data-based
 normalisation), each layer's weights then scaled by ``lambda_{l-1} / lambda_l``.
 """
@@ -11,11 +12,15 @@ normalisation), each layer's weights then scaled by ``lambda_{l-1} / lambda_l``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from .experts import make_expert
+
+Expert = Callable[[np.ndarray, Sequence[Any]], np.ndarray]
 
 LogFn = Callable[[dict, Optional[int]], None]
 
@@ -26,14 +31,6 @@ SEED_SEARCH = 300_000
 
 
 # =============================================================================== ANN
-def expert_action(obs: np.ndarray, gains: Sequence[float]) -> np.ndarray:
-    """The linear expert: action 1 iff ``gains . obs > 0`` (``obs`` shaped ``[B, obs_dim]``)."""
-    obs = np.asarray(obs, dtype=np.float64)
-    g = np.zeros(obs.shape[-1])
-    g[: len(gains)] = list(gains)[: obs.shape[-1]]
-    return (obs @ g > 0).astype(np.int64)
-
-
 class MLPPolicy(nn.Module):
     """``obs -> obs / obs_scale -> Linear, ReLU -> Linear, ReLU -> Linear`` (logits)."""
 
@@ -84,63 +81,99 @@ def _perturb_rng(env_seed: int, pert: Perturbation) -> np.random.Generator:
     return np.random.default_rng([int(env_seed) & 0xFFFFFFFF, code, round(pert.level * 1e6)])
 
 
-def rollout(policy: Callable[[np.ndarray], np.ndarray], make_env: Callable[[], Any], env_seeds: Sequence[int],
+class Rollout(NamedTuple):
+    """What :func:`rollout` returns: episode returns and lengths ``[B]``; with
+    ``record_states`` the true observations at which actions were taken ``[N, obs_dim]``
+    (float32, flattened) and, with an ``expert``, its actions there ``[N]``."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    states: Optional[np.ndarray] = None
+    labels: Optional[np.ndarray] = None
+
+
+def rollout(policy: Optional[Callable[[np.ndarray], np.ndarray]], make_env: Callable[[], Any], env_seeds: Sequence[int],
             perturbations: Optional[Sequence[Perturbation]] = None, obs_scale: Optional[np.ndarray] = None,
             explore_eps: float = 0.0, explore_rng: Optional[np.random.Generator] = None,
-            record_states: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Run one episode per seed, all in lock step: ``policy`` gets the (perturbed)
+            record_states: bool = False, expert: Optional[Expert] = None) -> Rollout:
+    """Run one episode per seed, all in lock step: ``policy`` gets the (perturbed, flattened)
     observations of all episodes as one batch ``[B, obs_dim]`` each environment step
-    (finished episodes keep their last observation; their actions are ignored).
-
-    Returns the episode returns and, with ``record_states``, the true states at which
-    actions were taken ``[N, obs_dim]``."""
+    (finished episodes keep their last observation; their actions are ignored).  With
+    ``policy=None`` the ``expert`` acts (on the true state and the environments)."""
     B = len(env_seeds)
     perts = list(perturbations) if perturbations is not None else [Perturbation()] * B
     if len(perts) != B:
         raise ValueError(f"{len(perts)} perturbations for {B} episodes")
+    if policy is None and expert is None:
+        raise ValueError("rollout: give a policy or an expert")
     envs = [make_env() for _ in range(B)]
     try:
-        obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float64) for env, s in zip(envs, env_seeds)])
+        obs = np.stack([np.asarray(env.reset(seed=int(s))[0], dtype=np.float64).reshape(-1)
+                        for env, s in zip(envs, env_seeds)])
         scale = np.ones(obs.shape[1]) if obs_scale is None else np.asarray(obs_scale, dtype=np.float64)
         rngs = [_perturb_rng(s, p) for s, p in zip(env_seeds, perts)]
         active = np.ones(B, dtype=bool)
-        returns = np.zeros(B)
+        returns, lengths = np.zeros(B), np.zeros(B, dtype=np.int64)
         states: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
         while active.any():
-            seen = obs.copy()
-            for i, (p, rng) in enumerate(zip(perts, rngs)):
-                if p.kind == "noise":
-                    seen[i] += p.level * scale * rng.standard_normal(obs.shape[1])
-                elif p.kind == "dropout":
-                    seen[i][rng.random(obs.shape[1]) < p.level] = 0.0
-            actions = np.asarray(policy(seen.astype(np.float32))).astype(np.int64)
+            idx = np.flatnonzero(active)
+            label = expert(obs[idx], [envs[i] for i in idx]) if expert is not None else None
+            if policy is None:
+                actions = np.zeros(B, dtype=np.int64)
+                actions[idx] = label
+            else:
+                seen = obs.copy()
+                for i, (p, rng) in enumerate(zip(perts, rngs)):
+                    if p.kind == "noise":
+                        seen[i] += p.level * scale * rng.standard_normal(obs.shape[1])
+                    elif p.kind == "dropout":
+                        seen[i][rng.random(obs.shape[1]) < p.level] = 0.0
+                actions = np.asarray(policy(seen.astype(np.float32))).astype(np.int64)
             if explore_eps > 0:
                 explore_rng = explore_rng if explore_rng is not None else np.random.default_rng(0)
                 rnd = explore_rng.random(B) < explore_eps
                 actions = np.where(rnd, explore_rng.integers(0, envs[0].action_space.n, B), actions)
             if record_states:
-                states.append(obs[active].copy())
-            for i in np.flatnonzero(active):
+                states.append(obs[idx].astype(np.float32))
+                if label is not None:
+                    labels.append(label)
+            for i in idx:
                 o, r, term, trunc, _ = envs[i].step(int(actions[i]))
-                obs[i] = o
+                obs[i] = np.asarray(o, dtype=np.float64).reshape(-1)
                 returns[i] += r
+                lengths[i] += 1
                 if term or trunc:
                     active[i] = False
     finally:
         for env in envs:
             env.close()
-    return returns, (np.concatenate(states) if record_states else None)
+    return Rollout(returns, lengths, np.concatenate(states) if record_states else None,
+                   np.concatenate(labels) if labels else None)
+
+
+def random_policy(n_actions: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Uniformly random actions (the baseline every return is compared with)."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 3])
+    return lambda obs: rng.integers(0, n_actions, len(obs))
+
+
+def env_sizes(make_env: Callable[[], Any]) -> tuple[int, int]:
+    """(flattened observation size, number of actions) of the environment."""
+    env = make_env()
+    try:
+        return int(np.prod(env.observation_space.shape)), int(env.action_space.n)
+    finally:
+        env.close()
 
 
 def train_ann(cfg: Any, make_env: Callable[[], Any], seed: int, log: Optional[LogFn] = None) -> MLPPolicy:
-    """Behaviour cloning of the linear expert, then ``dagger_iters`` DAgger iterations.
-    Logs ``train_loss``, ``train_accuracy``, ``dataset_size`` and ``rollout_return`` (mean
-    return of the episodes collected in that iteration, with exploration) per iteration."""
-    env = make_env()
-    obs_dim, n_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
-    env.close()
+    """Behaviour cloning of the expert, then ``dagger_iters`` DAgger iterations.  Logs
+    ``train_loss``, ``train_accuracy``, ``dataset_size`` and ``rollout_return`` (mean return of
+    the episodes collected in that iteration, with exploration) per iteration."""
+    obs_dim, n_actions = env_sizes(make_env)
+    expert = make_expert(cfg.expert)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 1])
-    gains = cfg.expert_gains
     next_seed = [seed + SEED_TRAIN]
 
     def seeds(n: int) -> list[int]:
@@ -148,25 +181,25 @@ def train_ann(cfg: Any, make_env: Callable[[], Any], seed: int, log: Optional[Lo
         next_seed[0] += n
         return out
 
-    def expert(o: np.ndarray) -> np.ndarray:
-        return expert_action(o, gains)
-
-    ret, X = rollout(expert, make_env, seeds(cfg.bc_episodes), explore_eps=cfg.explore_eps, explore_rng=rng,
-                     record_states=True)
-    obs_scale = torch.as_tensor(X.std(0) + 1e-6, dtype=torch.float32)
+    ro = rollout(None, make_env, seeds(cfg.bc_episodes), explore_eps=cfg.explore_eps, explore_rng=rng,
+                 record_states=True, expert=expert)
+    if cfg.obs_norm == "std":
+        obs_scale = torch.as_tensor((ro.states.std(0, dtype=np.float64) + 1e-6) / cfg.obs_gain, dtype=torch.float32)
+    else:
+        obs_scale = torch.full((obs_dim,), 1.0 / cfg.obs_gain)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MLPPolicy(obs_dim, cfg.hidden, n_actions, obs_scale)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    data_x, data_y = [X], [expert(X)]
+    data_x, data_y = [ro.states], [ro.labels]
     for it in range(cfg.dagger_iters + 1):
         if it > 0:  # DAgger: states visited by the current network, labelled by the expert
-            ret, X = rollout(model.act, make_env, seeds(cfg.dagger_episodes), explore_eps=cfg.explore_eps,
-                             explore_rng=rng, record_states=True)
-            data_x.append(X)
-            data_y.append(expert(X))
-        xs = torch.as_tensor(np.concatenate(data_x), dtype=torch.float32)
+            ro = rollout(model.act, make_env, seeds(cfg.dagger_episodes), explore_eps=cfg.explore_eps,
+                         explore_rng=rng, record_states=True, expert=expert)
+            data_x.append(ro.states)
+            data_y.append(ro.labels)
+        xs = torch.as_tensor(np.concatenate(data_x))
         ys = torch.as_tensor(np.concatenate(data_y), dtype=torch.int64)
         model.train()
         total, n = 0.0, 0
@@ -182,10 +215,12 @@ def train_ann(cfg: Any, make_env: Callable[[], Any], seed: int, log: Optional[Lo
                 n += len(idx)
         model.eval()
         with torch.no_grad():
-            acc = float((model(xs).argmax(1) == ys).float().mean())
+            pred = torch.cat([model(xs[k:k + 4096]).argmax(1) for k in range(0, len(xs), 4096)])
+            acc = float((pred == ys).float().mean())
         if log is not None:
             log({"train_loss": total / max(n, 1), "train_accuracy": acc, "dataset_size": float(len(xs)),
-                 "rollout_return": float(np.mean(ret))}, it)
+                 "rollout_return": float(np.mean(ro.returns))}, it)
+        del xs, ys
     return model
 
 
@@ -208,5 +243,5 @@ def data_based_scales(ann: MLPPolicy, states: torch.Tensor, percentile: float = 
     scales = []
     for a in acts:
         pos = a[a > 0].double()
-        scales.append(float(torch.quantile(pos, percentile / 100.0)) if pos.numel() else 1.0)
+        scales.append(float(np.percentile(pos.numpy(), percentile)) if pos.numel() else 1.0)
     return scales

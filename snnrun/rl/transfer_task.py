@@ -12,6 +12,7 @@ import torch
 from ..config.validate import from_dict
 from ..run.task import Task, register_task
 from .envs import make_env
+from .experts import make_expert
 from .task import env_config
 
 
@@ -29,18 +30,20 @@ class TransferTask(Task):
         super().__init__(run)
         self.env_cfg = env_config(run)
         self.cfg = from_dict(TransferConfig, run.raw.get("transfer") or {}, "transfer")
-        make_env(self.env_cfg).close()  # a bad env id fails here, before the run starts
-        torch.set_num_threads(1)
+        make_expert(self.cfg.expert)  # a bad expert or env id fails here, before the run starts
+        make_env(self.env_cfg).close()
+        torch.set_num_threads(self.cfg.threads)
         self.result: dict[str, Any] = {}
 
     def state(self) -> dict[str, Any]:
         r = self.result
-        return {"network": r["snn"].state_dict(), "ann": r["ann"].state_dict(), "scales": r["scales"]} if r else {}
+        return {**r["snn_policy"].state_dict(), "ann": r["ann"].state_dict()} if r else {}
 
     def execute(self) -> dict[str, float]:
         from .transfer import run_transfer
 
-        self.result = run_transfer(self.cfg, lambda: make_env(self.env_cfg), self.env_cfg.seed, self.run.log)
+        self.result = run_transfer(self.cfg, lambda: make_env(self.env_cfg), self.env_cfg.seed, self.run.log,
+                                   title=f"{self.env_cfg.id}: ANN vs converted SNN under input perturbations")
         self.net = self.result["snn"]
         return dict(self.result["metrics"])
 

@@ -91,3 +91,31 @@ def test_rl_bad_inputs_one_line(tmp_path, override, culprit):
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("snnrun: error:")]
     assert len(lines) == 1 and culprit in lines[0], res.stderr[-2000:]
     assert "Traceback" not in res.stderr
+
+
+def test_breakout_transfer_pipeline_at_toy_size(tmp_path):
+    """The whole breakout_transfer pipeline (RAM expert, imitation, conversion, search,
+    evaluation, robustness) at toy size: 6400 inputs from the cropped screen, a 32-unit layer."""
+    pytest.importorskip("ale_py")
+    from snnrun.run.checkpoint import load_checkpoint
+
+    res = snnrun(["+experiment=breakout_transfer", "env.max_episode_steps=40", "transfer.hidden=[32]",
+                  "transfer.bc_episodes=2", "transfer.dagger_iters=1", "transfer.dagger_episodes=1", "transfer.epochs=1",
+                  "transfer.time_steps=8", "transfer.norm_episodes=1", "transfer.search_grid=[0.7]",
+                  "transfer.search_episodes=1", "transfer.agreement_states=20", "transfer.eval_episodes=2",
+                  "transfer.noise_levels=[0.0,0.2]", "transfer.dropout_probs=[0.3]", "transfer.robust_episodes=2",
+                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = _one_run(tmp_path, "breakout_transfer")
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    for key in ("ann_mean_return", "ann_se_return", "snn_mean_return", "snn_se_return", "random_mean_return",
+                "snn_to_ann_ratio", "snn_ann_agreement", "scale_layer1", "scale_layer2", "ann_return_noise_0.2",
+                "snn_se_noise_0.2", "snn_return_dropout_0.3"):
+        assert key in m, key
+    assert m["dataset_size"] == 40 * 2 + 40  # 2 expert episodes and 1 DAgger episode, each cut at 40 steps
+    assert run.data.params["transfer.expert.kind"] == "breakout_ram"
+    arts = artifact_paths(run)
+    assert {"plots/robustness.png", "checkpoint/checkpoint.pt"} <= arts
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert tuple(ckpt["fc1.w"].shape) == (6400, 32) and list(ckpt["network"]) and len(ckpt["scales"]) == 2

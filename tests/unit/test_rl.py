@@ -68,6 +68,27 @@ def test_preprocess_frame_gray_crop_and_block_mean():
     assert preprocess_frame(red, 80)[5, 5] == pytest.approx(0.299, abs=1e-6)
 
 
+def test_preprocess_frame_column_crop_resamples_the_kept_area():
+    """Rows 93-193 and columns 8-151 (101 x 144 screen pixels) onto 80 x 80: output row i takes
+    the screen rows r with (r - 93) * 80 // 101 == i, column j the columns c with
+    (c - 8) * 80 // 144 == j; a white wall outside the columns vanishes, and a white 4 x 2 block
+    at rows 93-96, columns 8-9 lands in output rows 0-2 (screen rows 93-94 -> 0, 95 -> 1,
+    96 -> 2, while output row 2 gets no other screen row) of output column 0 (columns 8-9 -> 0),
+    all exactly 1."""
+    f = np.zeros((210, 160), np.uint8)
+    f[:, 0:8] = 255  # left wall: cropped away
+    f[93:97, 8:10] = 255
+    out = preprocess_frame(f, 80, (93, 194), (8, 152))
+    rows = (np.arange(101) * 80) // 101
+    cols = (np.arange(144) * 80) // 144
+    expected = np.zeros((80, 80))
+    for i in range(80):
+        for j in range(80):
+            expected[i, j] = f[93:194, 8:152][np.ix_(rows == i, cols == j)].mean() / 255.0
+    assert np.allclose(out, expected, atol=1e-6)
+    assert out[:3, 0].tolist() == [1.0, 1.0, 1.0] and out.sum() == 3.0
+
+
 def test_atari_wrapper_frame_difference():
     pytest.importorskip("ale_py")
     env = make_env(EnvConfig(id="ALE/Breakout-v5", preprocess="atari"))

@@ -19,6 +19,7 @@ gym = pytest.importorskip("gymnasium")
 
 from snnrun.core import Network, SpikeCounter
 from snnrun.core.registry import ParamError
+from snnrun.rl.experts import make_expert
 from snnrun.rl.transfer import (
     MLPPolicy,
     SpikingPolicy,
@@ -26,7 +27,6 @@ from snnrun.rl.transfer import (
     converted_parameters,
     data_based_scales,
     decide,
-    expert_action,
     make_if_population,
     rollout,
     run_transfer,
@@ -36,7 +36,7 @@ from snnrun.rl.transfer import (
 def hand_mlp(weights: list[list[list[float]]], biases: list[list[float]] | None = None) -> MLPPolicy:
     """An MLPPolicy (obs_scale 1) with the given weights ``[out, in]`` per layer."""
     sizes = [len(weights[0][0])] + [len(w) for w in weights]
-    net = MLPPolicy(sizes[0], sizes[1:3], sizes[3])
+    net = MLPPolicy(sizes[0], sizes[1:-1], sizes[-1])
     with torch.no_grad():
         for k, layer in enumerate(net.layers):
             layer.weight.copy_(torch.tensor(weights[k]))
@@ -90,6 +90,30 @@ def test_first_layer_rate_equals_relu_activation():
         assert abs(c / T - x) <= (1 + x) / T
 
 
+@pytest.mark.parametrize("depth", [1, 3])
+def test_any_number_of_hidden_layers_converts(depth):
+    """obs (1) -> depth hidden layers of one unit (h1 = relu(0.5 x), then identity) -> out
+    [h, -h].  Layer k receives h_{k-1}'s spikes one step later, so with scales 1 and x = 1
+    h1 fires floor(0.5 (T-1)) times and each later layer (input current 1 per incoming spike,
+    threshold 1) repeats its input's spikes one step later."""
+    W = [[[0.5]]] + [[[1.0]]] * (depth - 1) + [[[1.0], [-1.0]]]
+    ann = hand_mlp(W)
+    T = 41
+    snn = SpikingPolicy(ann, [1.0] * (depth + 1), T)
+    assert list(snn.net.populations) == [f"h{k + 1}" for k in range(depth)] + ["out"]
+    assert list(snn.net.connections) == [f"fc{k + 2}" for k in range(depth)]
+    counts, _ = snn.run(np.array([[1.0]], dtype=np.float32))
+    # h1 crosses threshold at steps 2, 4, ..., 40 (v += 0.5 from step 1): 20 spikes
+    assert counts["h1"][0].tolist() == [20]
+    # h2: h1's spikes at 2 .. 38 arrive at 3 .. 39 (the one of step 40 would arrive at 41 > T-1): 19;
+    # h3: h2's spikes at 3 .. 39 arrive at 4 .. 40: 19
+    expected = {2: 19, 3: 19}
+    for k in range(2, depth + 1):
+        assert counts[f"h{k}"][0].tolist() == [expected[k]]
+    assert counts["out"][0, 1] == 0 and counts["out"][0, 0] > 0
+    assert snn.act(np.array([[1.0]], dtype=np.float32)).tolist() == [0]
+
+
 def test_decide_tie_rule():
     counts = torch.tensor([[3, 5], [4, 4], [4, 4], [0, 0], [2, 2]])
     v = torch.tensor([[0.9, 0.0], [0.2, 0.7], [0.8, 0.1], [-3.0, -1.0], [0.5, 0.5]])
@@ -134,8 +158,11 @@ def test_normalised_network_fires_at_most_once_per_step_at_the_max_input():
 
 # --------------------------------------------------------------------------- config
 @pytest.mark.parametrize("field, value", [
-    ("hidden", [32]),
+    ("hidden", []),
     ("hidden", [32, 0]),
+    ("obs_norm", "minmax"),
+    ("threads", 0),
+    ("expert", {"gains": [1.0]}),
     ("time_steps", 0),
     ("eval_episodes", 0),
     ("reset", "to_rest"),
@@ -148,7 +175,6 @@ def test_normalised_network_fires_at_most_once_per_step_at_the_max_input():
     ("lr", 0.0),
     ("explore_eps", 1.0),
     ("dagger_iters", -1),
-    ("expert_gains", [0.0, 0.0]),
 ])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ParamError) as err:
@@ -192,7 +218,9 @@ def test_run_transfer_returns_metrics_figure_and_networks(tiny_run):
     assert res["scales"] == [m["scale_layer1"], m["scale_layer2"], m["scale_layer3"]]
     assert m["snn_to_ann_ratio"] == pytest.approx(m["snn_mean_return"] / m["ann_mean_return"])
     assert isinstance(res["ann"], torch.nn.Module)
-    assert isinstance(res["snn"], Network) and set(res["snn"].connections) == {"fc1", "fc2", "fc3"}
+    # h1 -> h2 -> out in the engine; fc1 (obs -> h1) is the policy's input projection
+    assert isinstance(res["snn"], Network) and set(res["snn"].connections) == {"fc2", "fc3"}
+    assert tuple(res["snn_policy"].w_in.shape) == (4, 16)
     assert len(res["figure"].axes) == 2
     # training curve logged per iteration with a step, the final metrics with step None
     train_steps = [step for metrics, step in logged if "train_loss" in metrics]
@@ -204,7 +232,7 @@ def test_ann_beats_a_random_policy(tiny_run):
     res, _ = tiny_run
     seeds = list(range(TINY["eval_episodes"]))
     rng = np.random.default_rng(0)
-    random_ret, _ = rollout(lambda obs: rng.integers(0, 2, len(obs)), make_env, seeds)
+    random_ret = rollout(lambda obs: rng.integers(0, 2, len(obs)), make_env, seeds).returns
     assert res["metrics"]["ann_mean_return"] > random_ret.mean() + 50
     assert res["metrics"]["ann_mean_return"] >= 150
 
@@ -221,7 +249,8 @@ def test_snn_output_counts_rank_actions_like_the_ann(tiny_run):
     counts, _ = snn.run(obs)
     ann_rank = torch.sign(logits[:, 1] - logits[:, 0])
     snn_rank = torch.sign(counts["out"][:, 1] - counts["out"][:, 0]).to(ann_rank.dtype)
-    expert = torch.as_tensor(expert_action(obs, TransferConfig().expert_gains) * 2 - 1).to(ann_rank.dtype)
+    expert_actions = make_expert(TransferConfig().expert)(obs, [None] * len(obs))
+    expert = torch.as_tensor(expert_actions * 2 - 1).to(ann_rank.dtype)
     assert ann_rank.tolist() == expert.tolist() == [1, -1, 1, -1, 1, -1]
     assert snn_rank.tolist() == ann_rank.tolist()
     assert snn.act(obs).tolist() == ann.act(obs).tolist()
