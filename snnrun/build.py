@@ -41,8 +41,12 @@ def to_container(cfg: Any) -> Any:
 
 def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cpu", seed: Optional[int] = None,
                   path: str = "network") -> Network:
-    """Build a :class:`Network` from a ``{populations, connections}`` mapping."""
+    """Build a :class:`Network` from a ``{populations, connections}`` mapping, or from a NIR
+    graph: ``{nir: path}`` (:mod:`snnrun.interop.nir_io`)."""
     cfg = to_container(cfg)
+    if isinstance(cfg, Mapping) and "nir" in cfg:
+        check_keys(cfg, ["nir"], path)
+        return _network_from_nir(cfg["nir"], dt_ms, device, path)
     if not isinstance(cfg, Mapping):
         raise ConfigError(path, f"expected a mapping with 'populations' and 'connections', got {cfg!r}")
     check_keys(cfg, ["populations", "connections"], path)
@@ -95,6 +99,35 @@ def build_network(cfg: Any, dt_ms: float = 1.0, device: str | torch.device = "cp
         return net.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise ConfigError("device", f"cannot use device {str(device)!r}: {str(exc).splitlines()[0]}") from None
+
+
+def _network_from_nir(file: Any, dt_ms: float, device: Any, path: str) -> Network:
+    """A NIR graph as the network; its stated dt must be the run's (its weights' per-step gain
+    was set at that dt)."""
+    from .interop.nir_io import NIRError, graph_dt_ms, read_graph
+
+    where = join(path, "nir")
+    if not isinstance(file, str) or not file or file == "???":
+        raise ConfigError(where, f"expected the path of a .nir file, got {file!r}")
+    try:
+        graph = read_graph(file)
+        stated = graph_dt_ms(graph)
+        if stated is not None and abs(stated - dt_ms) > 1e-9 * max(1.0, dt_ms):
+            raise ConfigError("dt_ms", f"{dt_ms:g} ms, but {file!r} was exported at dt {stated:g} ms; set dt_ms={stated:g}")
+        return network_from_graph(graph, dt_ms, device)
+    except NIRError as exc:
+        raise ConfigError(where, str(exc).removeprefix("network.nir: ")) from None
+
+
+def network_from_graph(graph: Any, dt_ms: float, device: str | torch.device = "cpu", path: str = "network") -> Network:
+    """A :class:`Network` from a ``nir.NIRGraph`` simulated at ``dt_ms``
+    (:func:`snnrun.interop.nir_io.graph_to_config`, built and validated like any config)."""
+    from .interop.nir_io import apply_params, graph_to_config
+
+    cfg, params = graph_to_config(graph, dt_ms)
+    net = build_network(cfg, dt_ms=dt_ms, device=device, path=path)
+    apply_params(net, params)
+    return net
 
 
 def physical_memory() -> int:

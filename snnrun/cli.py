@@ -4,6 +4,7 @@
     snnrun +experiment=diehl_cook n_neurons=400 device=cuda
     snnrun -m +experiment=diehl_cook n_neurons=100,400   # sweep
     snnrun --cfg job +experiment=diehl_cook              # print the resolved config
+    snnrun export nir outputs/tutorial/<time> -o net.nir # a run's network as a NIR graph
 
 Config mistakes, missing data and unreadable checkpoints end with one line on stderr
 (``snnrun: error: <config path>: <what is wrong>``) and exit status 2, no traceback
@@ -91,6 +92,11 @@ def entry() -> None:
     """The console script: Hydra's app, with Hydra's own errors (unknown override keys,
     missing config groups, bad override syntax) also reported as one ``snnrun: error:``
     line and exit status 2.  ``SNNRUN_DEBUG=1`` or ``HYDRA_FULL_ERROR=1`` show tracebacks."""
+    if sys.argv[1:2] == ["export"]:  # a subcommand, not a run: no Hydra
+        from .interop.cli import entry as export_entry
+
+        export_entry(sys.argv[2:])
+        return
     import hydra._internal.utils as hydra_utils
 
     original = getattr(hydra_utils, "run_and_report", None)

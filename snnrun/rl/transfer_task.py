@@ -22,6 +22,7 @@ class TransferTask(Task):
 
     headline = "snn_mean_return"
     resumable = False
+    config_network = False
     sections = ("env", "transfer")
 
     def __init__(self, run: Any):

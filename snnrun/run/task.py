@@ -35,6 +35,7 @@ class Task:
     headline: ClassVar[str] = ""
     resumable: ClassVar[bool] = True
     sections: ClassVar[tuple[str, ...]] = ()  # top-level config sections the task reads (``rl``, ``env``)
+    config_network: ClassVar[bool] = True  # the network is built from ``network:`` (False: in code)
 
     net: Any = None  # the spiking network (the run's NaN guard checks it before each checkpoint)
     backend: str = "torch"  # what actually simulates it (tagged on the run)

@@ -37,6 +37,7 @@ def test_draws_come_from_the_seeded_generator_left_to_right():
 @pytest.mark.parametrize("expr, message", [
     ("0.1 * n(0, 1)", "unknown symbol 'n' in '0.1 * n(0, 1)' (did you mean 'N'?)"),
     ("ey - 1", "unknown symbol 'ey' in 'ey - 1' (did you mean 'eye'?)"),
+    ("0.5 * U", "'U' in '0.5 * U' is a function: call it, e.g. U(0, 1)"),
     ("N(0)", "N(a, b) takes 2 arguments, got 1"),
     ("0.1 *", "is not an expression"),
     ("__import__('os')", "unknown symbol '__import__'"),

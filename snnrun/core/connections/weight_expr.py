@@ -102,6 +102,9 @@ def compile_expr(text: str) -> Callable[[Shape, Optional[torch.Generator]], torc
 
 
 def _unknown(symbol: str, text: str) -> str:
+    if symbol in _DRAWS or symbol in _FUNCS:
+        example = {"N": "N(0, 1)", "U": "U(0, 1)"}.get(symbol, f"{symbol}(x)")
+        return f"{symbol!r} in {text!r} is a function: call it, e.g. {example}"
     known = [*_NAMES, *_DRAWS, *_FUNCS]
     near = [k for k in known if k.lower() == symbol.lower()] or difflib.get_close_matches(symbol, known, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
