@@ -1,8 +1,9 @@
 """``snnrun export nir SOURCE -o OUT.nir``: a finished (or checkpointed) run's network as a
 NIR graph (:mod:`snnrun.interop.nir_io`).
 
-SOURCE is a run folder (the one the run's banner names; it holds ``checkpoint.pt``) or a
-checkpoint file.  The network is rebuilt from the run's own config and loaded with the
+SOURCE is a run folder (the one the run's banner names; it holds ``checkpoint.pt``), a
+checkpoint file, or an MLflow run id (its folder is the run's ``output_dir`` tag in the store
+``--tracking-uri``, by default the one runs write to: ``sqlite:///outputs/mlflow.db``).  The network is rebuilt from the run's own config and loaded with the
 checkpoint's weights.  Problems end with one ``snnrun: error:`` line and exit status 2.
 """
 
@@ -18,10 +19,31 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snnrun export", description="Export a run's network to another format.")
     sub = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
     n = sub.add_parser("nir", help="the Neuromorphic Intermediate Representation (.nir, HDF5)")
-    n.add_argument("source", help="a run folder (holding checkpoint.pt) or a checkpoint file")
+    n.add_argument("source", help="a run folder (holding checkpoint.pt), a checkpoint file or an MLflow run id")
+    n.add_argument("--tracking-uri", default="sqlite:///outputs/mlflow.db", help="where to look up a run id")
     n.add_argument("-o", "--output", required=True, help="the .nir file to write")
     n.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     return p
+
+
+def resolve_source(source: str, tracking_uri: str) -> Path:
+    """A run folder or checkpoint file as given, or the folder of an MLflow run id."""
+    import re
+
+    from .nir_io import NIRError
+
+    path = Path(source)
+    if path.exists() or not re.fullmatch(r"[0-9a-f]{32}", source):
+        return path
+    from ..integrations.tracking import run_tags_of
+
+    try:
+        tags = run_tags_of(source, tracking_uri)
+    except LookupError as exc:
+        raise NIRError(f"run {source}: {exc}") from None
+    if "output_dir" not in tags:
+        raise NIRError(f"run {source} in {tracking_uri} has no output_dir tag (not an snnrun run?)")
+    return Path(tags["output_dir"])
 
 
 def network_of_checkpoint(source: str | Path):
@@ -63,7 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise FileExistsError(f"{str(out)!r} exists; choose another -o or pass --force")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{str(out.parent)!r}: no such folder for the output")
-    net = network_of_checkpoint(args.source)
+    net = network_of_checkpoint(resolve_source(args.source, args.tracking_uri))
     notes = write_nir(net, out)
     for note in notes:
         print(f"note: {note}")

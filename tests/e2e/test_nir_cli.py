@@ -32,6 +32,15 @@ def test_readme_nir_commands_run_and_the_import_reproduces_the_run(tmp_path):
     runs = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "tutorial")
     rates = sorted(r.data.metrics["rate_hz.B"] for r in runs)
     assert len(rates) == 2 and rates[0] == rates[1] > 5.0  # same spikes, so the same rate
+    # an MLflow run id works as the source too (its folder is the run's output_dir tag)
+    first = min(runs, key=lambda r: r.info.start_time).info.run_id
+    res = snnrun(["export", "nir", first, "-o", "by_id.nir"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    import nir
+    import numpy as np
+
+    a, b = nir.read(str(tmp_path / "by_id.nir")), nir.read(str(tmp_path / "tutorial.nir"))
+    assert sorted(a.nodes) == sorted(b.nodes) and np.array_equal(a.nodes["A_B"].weight, b.nodes["A_B"].weight)
 
 
 @pytest.mark.parametrize("setup, args, message", [

@@ -63,18 +63,25 @@ def test_breakout_snn_plays_a_few_hundred_frames(tmp_path):
     assert "video/episode.gif" in artifact_paths(run)
 
 
-def test_cartpole_transfer_tiny(tmp_path):
-    res = snnrun(["+experiment=cartpole_transfer", "env.max_episode_steps=100", "transfer.eval_episodes=4",
-                  "transfer.robust_episodes=2", "transfer.noise_levels=[0.0,2.0]", "transfer.dropout_probs=[0.0,0.5]",
-                  "transfer.search_episodes=2", "transfer.search_grid=[0.5,1.0]", "transfer.time_steps=16",
-                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
+def _finished_transfer(tmp_path, experiment: str, overrides: list[str], keys: tuple[str, ...]):
+    """Run a transfer experiment; check it finished and logged ``keys``; return the MLflow run."""
+    res = snnrun([f"+experiment={experiment}", *overrides, f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    run = _one_run(tmp_path, "cartpole_transfer")
+    run = _one_run(tmp_path, experiment)
     assert run.info.status == "FINISHED"
+    for key in keys:
+        assert key in run.data.metrics, key
+    return run
+
+
+def test_cartpole_transfer_tiny(tmp_path):
+    run = _finished_transfer(tmp_path, "cartpole_transfer", [
+        "env.max_episode_steps=100", "transfer.eval_episodes=4", "transfer.robust_episodes=2",
+        "transfer.noise_levels=[0.0,2.0]", "transfer.dropout_probs=[0.0,0.5]", "transfer.search_episodes=2",
+        "transfer.search_grid=[0.5,1.0]", "transfer.time_steps=16"],
+        ("ann_mean_return", "snn_mean_return", "snn_to_ann_ratio", "scale_layer1", "ann_return_noise_2",
+         "snn_return_dropout_0.5"))
     m = run.data.metrics
-    for key in ("ann_mean_return", "snn_mean_return", "snn_to_ann_ratio", "scale_layer1", "ann_return_noise_2",
-                "snn_return_dropout_0.5"):
-        assert key in m, key
     assert m["ann_mean_return"] > 60  # a random policy averages ~22
     assert {"plots/robustness.png", "checkpoint/checkpoint.pt"} <= artifact_paths(run)
 
@@ -99,20 +106,16 @@ def test_breakout_transfer_pipeline_at_toy_size(tmp_path):
     pytest.importorskip("ale_py")
     from snnrun.run.checkpoint import load_checkpoint
 
-    res = snnrun(["+experiment=breakout_transfer", "env.max_episode_steps=40", "transfer.hidden=[32]",
-                  "transfer.bc_episodes=2", "transfer.dagger_iters=1", "transfer.dagger_episodes=1", "transfer.epochs=1",
-                  "transfer.time_steps=8", "transfer.norm_episodes=1", "transfer.search_grid=[0.7]",
-                  "transfer.search_episodes=1", "transfer.agreement_states=20", "transfer.eval_episodes=2",
-                  "transfer.noise_levels=[0.0,0.2]", "transfer.dropout_probs=[0.3]", "transfer.robust_episodes=2",
-                  f"hydra.run.dir={tmp_path}/run"], tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    run = _one_run(tmp_path, "breakout_transfer")
-    assert run.info.status == "FINISHED"
+    run = _finished_transfer(tmp_path, "breakout_transfer", [
+        "env.max_episode_steps=40", "transfer.hidden=[32]", "transfer.bc_episodes=2", "transfer.dagger_iters=1",
+        "transfer.dagger_episodes=1", "transfer.epochs=1", "transfer.time_steps=8", "transfer.norm_episodes=1",
+        "transfer.search_grid=[0.7]", "transfer.search_episodes=1", "transfer.agreement_states=20",
+        "transfer.eval_episodes=2", "transfer.noise_levels=[0.0,0.2]", "transfer.dropout_probs=[0.3]",
+        "transfer.robust_episodes=2"],
+        ("ann_mean_return", "ann_se_return", "snn_mean_return", "snn_se_return", "random_mean_return",
+         "snn_to_ann_ratio", "snn_ann_agreement", "scale_layer1", "scale_layer2", "ann_return_noise_0.2",
+         "snn_se_noise_0.2", "snn_return_dropout_0.3"))
     m = run.data.metrics
-    for key in ("ann_mean_return", "ann_se_return", "snn_mean_return", "snn_se_return", "random_mean_return",
-                "snn_to_ann_ratio", "snn_ann_agreement", "scale_layer1", "scale_layer2", "ann_return_noise_0.2",
-                "snn_se_noise_0.2", "snn_return_dropout_0.3"):
-        assert key in m, key
     assert m["dataset_size"] == 40 * 2 + 40  # 2 expert episodes and 1 DAgger episode, each cut at 40 steps
     assert run.data.params["transfer.expert.kind"] == "breakout_ram"
     arts = artifact_paths(run)
