@@ -133,7 +133,8 @@ def build_kind(registry: Registry, data: Any, path: str, *, default_kind: Option
         raise ConfigError(join(path, "kind"), f"missing; choose one of: {', '.join(registry.kinds())}")
     if not isinstance(kind, str) or kind not in registry:
         raise ConfigError(join(path, "kind"),
-                          f"{kind!r} is not a {registry.family} kind{_suggest(str(kind), registry.kinds())}; "
+                          f"{kind!r} is not {'an' if registry.family[0] in 'aeiou' else 'a'} {registry.family} kind"
+                          f"{_suggest(str(kind), registry.kinds())}; "
                           f"choose one of: {', '.join(registry.kinds())}")
     entry = registry.get(kind)
     params = from_dict(entry.params, {k: v for k, v in data.items() if k != "kind"}, path, ignore=ignore)

@@ -55,7 +55,8 @@ class Registry(Generic[T]):
             return self._entries[kind]
         except KeyError:
             raise KeyError(
-                f"{kind!r} is not a {self.family} kind; choose one of: {', '.join(self.kinds())}"
+                f"{kind!r} is not {'an' if self.family[0] in 'aeiou' else 'a'} {self.family} kind; "
+                f"choose one of: {', '.join(self.kinds())}"
             ) from None
 
     def kinds(self) -> list[str]:

@@ -77,7 +77,8 @@ class BreakoutRamExpert:
     def ram(env: Any) -> np.ndarray:
         ale = getattr(env.unwrapped, "ale", None)
         if ale is None:
-            raise ValueError(f"transfer.expert: breakout_ram needs an Atari environment, got {env.unwrapped!r}")
+            name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
+            raise ValueError(f"transfer.expert: breakout_ram needs an Atari environment (env.preprocess: atari), got {name}")
         return ale.getRAM()
 
     def __call__(self, obs: np.ndarray, envs: Sequence[Any]) -> np.ndarray:

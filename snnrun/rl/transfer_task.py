@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..config.validate import from_dict
+from ..config.validate import ConfigError, from_dict
 from ..run.task import Task, register_task
 from .envs import make_env
 from .experts import make_expert
@@ -31,8 +32,15 @@ class TransferTask(Task):
         super().__init__(run)
         self.env_cfg = env_config(run)
         self.cfg = from_dict(TransferConfig, run.raw.get("transfer") or {}, "transfer")
-        make_expert(self.cfg.expert)  # a bad expert or env id fails here, before the run starts
-        make_env(self.env_cfg).close()
+        expert = make_expert(self.cfg.expert)  # a bad expert or env id fails here, before the run starts
+        env = make_env(self.env_cfg)
+        try:  # the expert can read this environment
+            obs, _ = env.reset(seed=0)
+            expert(np.asarray(obs, dtype=np.float64).reshape(1, -1), [env])
+        except ValueError as exc:
+            raise ConfigError("transfer.expert", str(exc).removeprefix("transfer.expert: ")) from None
+        finally:
+            env.close()
         torch.set_num_threads(self.cfg.threads)
         self.result: dict[str, Any] = {}
 

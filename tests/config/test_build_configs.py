@@ -149,7 +149,7 @@ connections:
 
 
 def test_unknown_encoder_kind_lists_choices():
-    with pytest.raises(ConfigError, match="encoder.kind: 'poison' is not a encoder kind .*choose one of: poisson"):
+    with pytest.raises(ConfigError, match="encoder.kind: 'poison' is not an encoder kind .*choose one of: poisson"):
         build_encoder({"kind": "poison"})
 
 

@@ -122,3 +122,16 @@ def test_breakout_transfer_pipeline_at_toy_size(tmp_path):
     assert {"plots/robustness.png", "checkpoint/checkpoint.pt"} <= arts
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert tuple(ckpt["fc1.w"].shape) == (6400, 32) and list(ckpt["network"]) and len(ckpt["scales"]) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["+experiment=cartpole_transfer", "transfer/expert=breakout_ram"],
+     "snnrun: error: transfer.expert: breakout_ram needs an Atari environment (env.preprocess: atari), got CartPole-v1"),
+    (["+experiment=breakout_transfer", "transfer.expert.kind=breakout"],
+     "snnrun: error: transfer.expert.kind: 'breakout' is not an expert kind (did you mean 'breakout_ram'?); "
+     "choose one of: linear, breakout_ram"),
+])
+def test_a_wrong_expert_is_one_line_before_the_run(tmp_path, args, message):
+    res = snnrun(args, tmp_path)
+    assert res.returncode == 2 and res.stderr.strip() == message, res.stderr[-2000:]
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()  # refused before a run was recorded
