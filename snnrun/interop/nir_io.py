@@ -23,8 +23,9 @@ Refused, with the population or connection named and why: refractory periods (NI
 have none), reset by subtraction (NIR resets to ``v_reset``), conductance-based synapses,
 adaptive thresholds (``diehl_cook``'s theta) and the other kinds NIR has no node for, a
 winner-take-all of one spike per step (``one_spike``), a voltage floor (``v_lbound_mv``),
-transmission delays, masks that are not the weights' own zeros, and the other connection
-kinds.  Learning rules, weight normalisation and clamps act only while learning: export
+transmission delays, the other connection kinds, and names that clash with the generated
+``<population>_flat`` / ``<population>_output`` nodes.  (A connection's mask is already
+multiplied into its weights, so the weights carry it.)  Learning rules, weight normalisation and clamps act only while learning: export
 keeps the trained weights and says in a note that the rule is not exported.
 
 Two conventions differ and are stated, not hidden: snnrun fires at ``v >= v_thresh``, NIR
@@ -129,24 +130,28 @@ def to_nir(net: Network) -> tuple[Any, list[str]]:
     edges: list[tuple[str, str]] = []
     for name, pop in net.populations.items():
         nodes[name] = _population_node(name, pop, dt_s)
+    def add(node_name: str, node: Any, what: str) -> None:
+        if node_name in nodes:
+            raise NIRError(f"{what}: its NIR node name {node_name!r} is taken by another population or connection; rename one")
+        nodes[node_name] = node
+
     read = set()
     for name, conn in net.connections.items():
-        if name in nodes:
-            raise NIRError(f"network.connections.{name}: a population has the same name; NIR node names are shared")
-        nodes[name] = _connection_node(name, conn, notes)
+        add(name, _connection_node(name, conn, notes), f"network.connections.{name}")
         src, tgt = names[id(conn.source)], names[id(conn.target)]
         feed = src
-        if len(conn.source.shape) > 1:  # a shaped population (an image) is flattened first
+        if conn.source.is_input and len(conn.source.shape) > 1:  # an image input is flattened first
             feed = f"{src}_flat"
-            if feed not in nodes:
-                nodes[feed] = nir.Flatten(input_type={"input": np.array(conn.source.shape)}, start_dim=0, end_dim=-1)
+            if (src, feed) not in edges:
+                add(feed, nir.Flatten(input_type={"input": np.array(conn.source.shape)}, start_dim=0, end_dim=-1),
+                    f"network.populations.{src}")
                 edges.append((src, feed))
         edges += [(feed, name), (name, tgt)]
         if src != tgt:  # a recurrent connection does not make its population an inner one
             read.add(src)
     for name, pop in net.populations.items():
-        if name not in read and not pop.is_input:
-            nodes[f"{name}_output"] = nir.Output(output_type={"output": np.array(pop.shape)})
+        if name not in read and not pop.is_input:  # exported flat, like its neuron node
+            add(f"{name}_output", nir.Output(output_type={"output": np.array([pop.n])}), f"network.populations.{name}")
             edges.append((name, f"{name}_output"))
     meta = {"dt": dt_s, "source": "snnrun", "snnrun.delivery_delay_steps": 1,
             "snnrun.order": ",".join([*net.populations, *net.connections])}  # NIR files keep nodes sorted
@@ -230,10 +235,14 @@ def graph_to_config(graph: Any, dt_ms: float) -> tuple[dict[str, Any], dict[str,
     for a, b in graph.edges:
         outgoing.setdefault(a, []).append(b)
         incoming.setdefault(b, []).append(a)
-    for a, b in graph.edges:  # a Flatten after a population: the weights read the population itself
-        if b in flat:
-            for c in outgoing.get(b, []):
-                incoming[c] = [a if x == b else x for x in incoming[c]]
+    weights = (nir.Affine, nir.Linear, nir.Scale)
+    for f in flat:  # a Flatten between a population and weight nodes: the weights read the population
+        src, dst = incoming.get(f, []), outgoing.get(f, [])
+        if len(src) != 1 or src[0] not in pops or not dst or not all(isinstance(graph.nodes[d], weights) for d in dst):
+            raise NIRError(f"nir node {f!r}: a Flatten is imported only between one population and weight nodes "
+                           f"(got {src} -> {dst})")
+        for c in dst:
+            incoming[c] = [src[0] if x == f else x for x in incoming[c]]
     conns: dict[str, dict[str, Any]] = {}
     params: dict[str, tuple[np.ndarray, Optional[np.ndarray]]] = {}
     for name, node in nodes:

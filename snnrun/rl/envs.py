@@ -78,8 +78,21 @@ def make_env(cfg: EnvConfig, render_mode: Optional[str] = None):
     except TypeError as exc:
         raise ConfigError("env.kwargs", f"{cfg.id}: {str(exc).splitlines()[0]}") from None
     if cfg.preprocess == "atari":
+        check_crop(cfg, env.observation_space.shape)
         env = AtariFrames(env, cfg.frame_size, cfg.frame_diff, tuple(cfg.crop), tuple(cfg.crop_cols))
     return env
+
+
+def check_crop(cfg: EnvConfig, screen: tuple) -> None:
+    """The cropped area lies on the screen and has at least ``frame_size`` rows and columns
+    (area resampling only shrinks: a smaller area would leave output pixels always 0)."""
+    for key, (first, end), size in (("crop", cfg.crop, screen[0]), ("crop_cols", cfg.crop_cols, screen[1])):
+        if end > size:
+            raise ConfigError(f"env.{key}", f"[{first}, {end}] goes past the screen's {size} "
+                                            f"{'rows' if key == 'crop' else 'columns'}")
+        if end - first < cfg.frame_size:
+            raise ConfigError(f"env.{key}", f"[{first}, {end}] keeps {end - first}, fewer than env.frame_size "
+                                            f"({cfg.frame_size}); keep at least as many or lower frame_size")
 
 
 def _gym_wrapper_base():

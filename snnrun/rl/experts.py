@@ -76,9 +76,9 @@ class BreakoutRamExpert:
     @staticmethod
     def ram(env: Any) -> np.ndarray:
         ale = getattr(env.unwrapped, "ale", None)
-        if ale is None:
-            name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
-            raise ValueError(f"transfer.expert: breakout_ram needs an Atari environment (env.preprocess: atari), got {name}")
+        name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
+        if ale is None or "breakout" not in str(name).lower():
+            raise ValueError(f"transfer.expert: breakout_ram reads Atari Breakout's RAM, got {name}")
         return ale.getRAM()
 
     def __call__(self, obs: np.ndarray, envs: Sequence[Any]) -> np.ndarray:

@@ -97,8 +97,8 @@ def rollout(policy: Optional[Callable[[np.ndarray], np.ndarray]], make_env: Call
             explore_eps: float = 0.0, explore_rng: Optional[np.random.Generator] = None,
             record_states: bool = False, expert: Optional[Expert] = None) -> Rollout:
     """Run one episode per seed, all in lock step: ``policy`` gets the (perturbed, flattened)
-    observations of all episodes as one batch ``[B, obs_dim]`` each environment step
-    (finished episodes keep their last observation; their actions are ignored).  With
+    observations of the unfinished episodes as one batch ``[b, obs_dim]`` each environment
+    step (every episode's perturbation stream advances every step all the same).  With
     ``policy=None`` the ``expert`` acts (on the true state and the environments)."""
     B = len(env_seeds)
     perts = list(perturbations) if perturbations is not None else [Perturbation()] * B
@@ -129,7 +129,8 @@ def rollout(policy: Optional[Callable[[np.ndarray], np.ndarray]], make_env: Call
                         seen[i] += p.level * scale * rng.standard_normal(obs.shape[1])
                     elif p.kind == "dropout":
                         seen[i][rng.random(obs.shape[1]) < p.level] = 0.0
-                actions = np.asarray(policy(seen.astype(np.float32))).astype(np.int64)
+                actions = np.zeros(B, dtype=np.int64)  # finished episodes: not simulated, ignored
+                actions[idx] = np.asarray(policy(seen[idx].astype(np.float32))).astype(np.int64)
             if explore_eps > 0:
                 explore_rng = explore_rng if explore_rng is not None else np.random.default_rng(0)
                 rnd = explore_rng.random(B) < explore_eps

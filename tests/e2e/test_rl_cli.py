@@ -126,7 +126,7 @@ def test_breakout_transfer_pipeline_at_toy_size(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["+experiment=cartpole_transfer", "transfer/expert=breakout_ram"],
-     "snnrun: error: transfer.expert: breakout_ram needs an Atari environment (env.preprocess: atari), got CartPole-v1"),
+     "snnrun: error: transfer.expert: breakout_ram reads Atari Breakout's RAM, got CartPole-v1"),
     (["+experiment=breakout_transfer", "transfer.expert.kind=breakout"],
      "snnrun: error: transfer.expert.kind: 'breakout' is not an expert kind (did you mean 'breakout_ram'?); "
      "choose one of: linear, breakout_ram"),

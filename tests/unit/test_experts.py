@@ -12,12 +12,13 @@ from snnrun.config.validate import ConfigError
 from snnrun.rl.experts import BALL_X, BALL_Y, FIRE, LEFT, NOOP, PADDLE_X, RIGHT, make_expert
 
 
-def fake_atari(ball_x: int, ball_y: int, paddle_x: int):
-    """An object shaped like a gymnasium Atari env as far as the expert looks: ``env.unwrapped.ale.getRAM()``."""
+def fake_atari(ball_x: int, ball_y: int, paddle_x: int, game: str = "ALE/Breakout-v5"):
+    """An object shaped like a gymnasium Atari env as far as the expert looks:
+    ``env.spec.id`` and ``env.unwrapped.ale.getRAM()``."""
     ram = np.zeros(128, dtype=np.uint8)
     ram[BALL_X], ram[BALL_Y], ram[PADDLE_X] = ball_x, ball_y, paddle_x
     ale = types.SimpleNamespace(getRAM=lambda: ram.copy())
-    return types.SimpleNamespace(unwrapped=types.SimpleNamespace(ale=ale))
+    return types.SimpleNamespace(spec=types.SimpleNamespace(id=game), unwrapped=types.SimpleNamespace(ale=ale))
 
 
 def test_breakout_expert_serves_then_tracks_the_ball():
@@ -33,11 +34,13 @@ def test_breakout_expert_serves_then_tracks_the_ball():
     assert expert(obs, envs).tolist() == [FIRE, RIGHT, LEFT, NOOP, NOOP, RIGHT]
 
 
-def test_breakout_expert_refuses_a_non_atari_env():
+def test_breakout_expert_refuses_other_games():
     expert = make_expert({"kind": "breakout_ram"})
-    env = types.SimpleNamespace(unwrapped=object())
-    with pytest.raises(ValueError, match="breakout_ram needs an Atari environment"):
+    env = types.SimpleNamespace(spec=types.SimpleNamespace(id="CartPole-v1"), unwrapped=object())
+    with pytest.raises(ValueError, match="breakout_ram reads Atari Breakout's RAM, got CartPole-v1"):
         expert(np.zeros((1, 4)), [env])
+    with pytest.raises(ValueError, match="got ALE/Pong-v5"):  # another game's RAM means something else
+        expert(np.zeros((1, 4)), [fake_atari(1, 1, 1, game="ALE/Pong-v5")])
 
 
 def test_linear_expert_is_the_sign_of_the_gain_product():

@@ -176,3 +176,34 @@ def test_nir_file_as_a_run_network(tmp_path):
     assert str(err.value) == f"dt_ms: 1 ms, but {str(tmp_path / 'net.nir')!r} was exported at dt 0.5 ms; set dt_ms=0.5"
     with pytest.raises(ConfigError, match=r"^network.nir: .*missing.nir' is not a file"):
         build_network({"nir": str(tmp_path / "missing.nir")}, dt_ms=0.5)
+
+
+def test_a_shaped_hidden_population_exports_flat():
+    cfg = {"populations": {"X": {"kind": "input", "n": 3}, "H": {"kind": "lif", "shape": [1, 2, 2], "refrac_ms": 0.0},
+                           "O": {"kind": "lif", "n": 2, "refrac_ms": 0.0}},
+           "connections": {"X_H": {"kind": "dense", "source": "X", "target": "H", "weight": 10.0},
+                           "H_O": {"kind": "dense", "source": "H", "target": "O", "weight": 10.0}}}
+    net = build_network(cfg, dt_ms=1.0)
+    graph, _ = to_nir(net)
+    assert "H_flat" not in graph.nodes and graph.nodes["O_output"].output_type["output"].tolist() == [2]
+    back = from_nir(graph)
+    assert back.populations["H"].n == 4 and torch.equal(back.connections["H_O"].w, net.connections["H_O"].w)
+
+
+def test_generated_node_names_never_replace_a_population():
+    cfg = {"populations": {"X": {"kind": "input", "n": 2}, "b": {"kind": "lif", "n": 2, "refrac_ms": 0.0},
+                           "b_output": {"kind": "lif", "n": 2, "refrac_ms": 0.0}},
+           "connections": {"X_b": {"kind": "dense", "source": "X", "target": "b", "weight": 1.0},
+                           "X_bo": {"kind": "dense", "source": "X", "target": "b_output", "weight": 1.0}}}
+    with pytest.raises(NIRError, match="network.populations.b: its NIR node name 'b_output' is taken"):
+        to_nir(build_network(cfg, dt_ms=1.0))
+
+
+def test_a_flatten_without_weights_after_it_is_refused():
+    lif = dict(tau=np.full(4, 0.01), r=np.full(4, 10.0), v_leak=np.zeros(4), v_threshold=np.ones(4), v_reset=np.zeros(4))
+    graph = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([2, 2])}),
+                                "fl": nir.Flatten(input_type={"input": np.array([2, 2])}, start_dim=0),
+                                "n": nir.LIF(**lif), "out": nir.Output(output_type={"output": np.array([4])})},
+                         edges=[("in", "fl"), ("fl", "n"), ("n", "out")])
+    with pytest.raises(NIRError, match="nir node 'fl': a Flatten is imported only between one population and weight nodes"):
+        from_nir(graph, dt_ms=1.0)

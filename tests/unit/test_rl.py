@@ -89,6 +89,20 @@ def test_preprocess_frame_column_crop_resamples_the_kept_area():
     assert out[:3, 0].tolist() == [1.0, 1.0, 1.0] and out.sum() == 3.0
 
 
+@pytest.mark.parametrize("override, message", [
+    ({"crop_cols": [170, 200]}, "env.crop_cols: [170, 200] goes past the screen's 160 columns"),
+    ({"crop": [100, 300]}, "env.crop: [100, 300] goes past the screen's 210 rows"),
+    ({"crop_cols": [0, 40]}, "env.crop_cols: [0, 40] keeps 40, fewer than env.frame_size (80)"),
+])
+def test_atari_crop_outside_the_screen_or_too_small_is_refused(override, message):
+    pytest.importorskip("ale_py")
+    from snnrun.config.validate import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        make_env(EnvConfig(id="ALE/Breakout-v5", preprocess="atari", **override))
+    assert str(err.value).startswith(message)
+
+
 def test_atari_wrapper_frame_difference():
     pytest.importorskip("ale_py")
     env = make_env(EnvConfig(id="ALE/Breakout-v5", preprocess="atari"))
