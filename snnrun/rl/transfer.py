@@ -133,11 +133,16 @@ def _level_key(x: float) -> str:
     return f"{x:g}"
 
 
-def summarise(prefix: str, returns: np.ndarray) -> dict[str, float]:
-    """Mean, standard error of the mean (sample std / sqrt n), std and min of episode returns."""
+def standard_error(returns: np.ndarray) -> float:
+    """Standard error of the mean: sample std / sqrt n (NaN for a single episode)."""
     r = np.asarray(returns, dtype=np.float64)
-    se = float(r.std(ddof=1) / math.sqrt(len(r))) if len(r) > 1 else float("nan")
-    return {f"{prefix}_mean_return": float(r.mean()), f"{prefix}_se_return": se,
+    return float(r.std(ddof=1) / math.sqrt(len(r))) if len(r) > 1 else float("nan")
+
+
+def summarise(prefix: str, returns: np.ndarray) -> dict[str, float]:
+    """Mean, standard error, std and min of episode returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    return {f"{prefix}_mean_return": float(r.mean()), f"{prefix}_se_return": standard_error(r),
             f"{prefix}_std_return": float(r.std()), f"{prefix}_min_return": float(r.min())}
 
 
@@ -154,7 +159,7 @@ def robustness(ann_act: Callable, snn_act: Callable, cfg: TransferConfig, make_e
         for c, r in zip(conds, ret.reshape(len(conds), cfg.robust_episodes)):
             key = f"{name}_return_{c.kind}_{_level_key(c.level)}"
             out[key] = float(r.mean())
-            out[key.replace("_return_", "_se_", 1)] = float(r.std(ddof=1) / math.sqrt(len(r))) if len(r) > 1 else float("nan")
+            out[key.replace("_return_", "_se_", 1)] = standard_error(r)
     return out
 
 

@@ -254,3 +254,13 @@ def test_snn_output_counts_rank_actions_like_the_ann(tiny_run):
     assert ann_rank.tolist() == expert.tolist() == [1, -1, 1, -1, 1, -1]
     assert snn_rank.tolist() == ann_rank.tolist()
     assert snn.act(obs).tolist() == ann.act(obs).tolist()
+
+
+def test_standard_error_by_hand():
+    """[1, 2, 3]: sample std 1, so s.e. 1 / sqrt(3); one episode has none."""
+    from snnrun.rl.transfer import standard_error, summarise
+
+    assert standard_error(np.array([1.0, 2.0, 3.0])) == pytest.approx(1 / math.sqrt(3))
+    assert math.isnan(standard_error(np.array([5.0])))
+    assert summarise("ann", np.array([1.0, 2.0, 3.0])) == pytest.approx(
+        {"ann_mean_return": 2.0, "ann_se_return": 1 / math.sqrt(3), "ann_std_return": math.sqrt(2 / 3), "ann_min_return": 1.0})
