@@ -5,6 +5,7 @@ trained linear classifier).  The phases live in :mod:`snnrun.run.unsupervised` a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,16 +22,33 @@ from .unsupervised import UnsupervisedRunner, WeightRamp
 
 
 def load_data(cfg: Any) -> dict[str, Any]:
-    """``{"train": (images, labels), "test": (images, labels)}`` as ``cfg.data`` says."""
+    """``{"train": (inputs, labels), "test": (inputs, labels), "n_classes": C}`` as ``cfg.data``
+    says: image tensors ``[N, C, H, W]`` for image data sets, lazy
+    :class:`~snnrun.integrations.events.EventData` for event data sets (``encoder: events``)."""
     from ..integrations.datasets import load_dataset
+    from ..integrations.events import is_event_dataset, load_events
 
     d = cfg.data
-    train = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download, grayscale=d.grayscale)
-    if cfg.train.test and d.n_test != 0:
-        test = load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale)
+    kind = cfg.encoder["kind"]
+    events, binning = is_event_dataset(d.name), kind == "events"
+    if events != binning:
+        raise ConfigError("encoder.kind", f"{kind!r} cannot encode data.name={d.name}: event data sets "
+                          "need encoder=events, image data sets an image encoder (poisson, bernoulli, ...)")
+    if events and cfg.train.min_spikes > 0:
+        raise ConfigError("train.min_spikes", "re-presents a sample at a higher input rate, and recorded events "
+                          "have no rate to raise; set train.min_spikes=0 for event data")
+    if events:
+        train_x, train_y, n_classes = load_events(d.name, d.root, train=True, n=d.n_train, download=d.download)
+        train = (train_x, train_y)
     else:
-        test = (torch.zeros(0, *train[0].shape[1:]), torch.zeros(0, dtype=torch.long))
-    return {"train": train, "test": test}
+        train, n_classes = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download,
+                                        grayscale=d.grayscale), 10
+    if cfg.train.test and d.n_test != 0:
+        test = (load_events(d.name, d.root, train=False, n=d.n_test, download=d.download)[:2] if events else
+                load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale))
+    else:
+        test = (train[0][:0], torch.zeros(0, dtype=torch.long))
+    return {"train": train, "test": test, "n_classes": n_classes}
 
 
 def check_input_shape(cfg: Any, net: Any, images: torch.Tensor) -> None:
@@ -41,9 +59,9 @@ def check_input_shape(cfg: Any, net: Any, images: torch.Tensor) -> None:
             raise ConfigError(f"train.{key}", f"{name!r} is not a population; populations are: {', '.join(net.populations)}")
     name = cfg.train.input_population
     shape = list(net.populations[name].shape)
-    if shape != list(images.shape[1:]) and net.populations[name].n != images[0].numel():
+    if shape != list(images.shape[1:]) and net.populations[name].n != math.prod(images.shape[1:]):
         raise ConfigError(f"network.populations.{name}.shape",
-                          f"{shape} does not match the {cfg.data.name} images {list(images.shape[1:])}")
+                          f"{shape} does not match the {cfg.data.name} inputs {list(images.shape[1:])}")
 
 
 @register_task("unsupervised")
@@ -105,7 +123,13 @@ class UnsupervisedTask(Task):
         self.live.report()
         self.runner.assign()
         self.result = self.runner.test()
-        return dict(self.result.get("metrics") or {})
+        metrics = dict(self.result.get("metrics") or {})
+        stats = getattr(self.runner.encoder, "stats", None)
+        if stats is not None:  # event data: how many events fell outside the window or were merged
+            counted = stats()
+            metrics.update(counted)
+            self.run.log(counted, self.runner.progress.seen)
+        return metrics
 
     def log_plots(self, tracker: Any) -> None:
         from .classify_plots import log_plots  # matplotlib: only when plotting

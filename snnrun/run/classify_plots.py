@@ -30,7 +30,7 @@ def log_plots(tracker: Any, cfg: Any, net: Any, runner: Any, result: dict, data:
         figs["plots/weights.png"] = plots.weights_grid(w, image_shape=image_shape, channels=channels)
     p = runner.progress
     if p.assignments is not None:
-        figs["plots/assignments.png"] = plots.assignments_plot(p.assignments, 10)
+        figs["plots/assignments.png"] = plots.assignments_plot(p.assignments, runner.n_classes)
     if "confusion" in result:
         figs["plots/confusion.png"] = plots.confusion_plot(result["confusion"])
     theta = getattr(net.populations[cfg.train.exc_population], "theta", None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import evaluation as ev
 from .evaluation import fit_readout, predict
-from .unsupervised import N_CLASSES, UnsupervisedRunner
+from .unsupervised import UnsupervisedRunner
 
 __all__ = ["ReadoutRunner", "fit_readout", "predict"]
 
@@ -30,7 +30,7 @@ class ReadoutRunner(UnsupervisedRunner):
         images, labels = self.data["train"]
         self.net.train(False)
         counts, ips = self.collect(images, learning=False, desc="reservoir (train)")
-        ro = fit_readout(counts, labels, N_CLASSES, t.readout_epochs, t.readout_lr, t.readout_weight_decay, self.cfg.seed)
+        ro = fit_readout(counts, labels, self.n_classes, t.readout_epochs, t.readout_lr, t.readout_weight_decay, self.cfg.seed)
         self.progress.readout = ro
         self.progress.seen = len(images)
         acc = ev.accuracy(predict(ro, counts), labels)
@@ -50,4 +50,4 @@ class ReadoutRunner(UnsupervisedRunner):
         pred = predict(ro, counts)
         metrics = {"test_accuracy": ev.accuracy(pred, labels), "test_images_per_s": ips}
         self.log(metrics, self.progress.seen)
-        return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
+        return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, self.n_classes), "counts": counts}

@@ -90,6 +90,7 @@ class UnsupervisedRunner:
         self.encoder = encoder
         self.sim = simulator
         self.data = data
+        self.n_classes = int(data.get("n_classes", N_CLASSES))
         self.log = log
         self.save = save  # writes the run's checkpoint (the run lifecycle owns what goes in it)
         t = cfg.train
@@ -117,8 +118,8 @@ class UnsupervisedRunner:
         counts = None
         need = torch.ones(B, dtype=torch.bool, device=self.device)
         for attempt in range(t.max_retries + 1 if t.min_spikes > 0 else 1):
-            scale = (factor * need).view(B, *([1] * (x.dim() - 1)))
-            xs = x * scale
+            # a retry raises the rate of the samples still short of spikes (images only)
+            xs = x if attempt == 0 else x * (factor * need).view(B, *([1] * (x.dim() - 1)))
             spikes = self.encoder.train(xs) or self.encoder(xs)
             if self.rest_steps == 0:
                 self.net.reset_state()
@@ -139,7 +140,7 @@ class UnsupervisedRunner:
         """Input [T, B, *shape]: ``supervise_current`` into the neuron group of each sample's
         label, ``supervise_others`` into every other neuron."""
         pop = self.net.populations[self.exc]
-        group = torch.arange(pop.n, device=self.device) * N_CLASSES // pop.n  # neuron -> class
+        group = torch.arange(pop.n, device=self.device) * self.n_classes // pop.n  # neuron -> class
         t = self.cfg.train
         drive = torch.where(group[None, :] == labels.to(self.device)[:, None], t.supervise_current, t.supervise_others)
         return drive.view(1, len(labels), *pop.shape).expand(self.encoder.n_steps, *drive.shape[:1], *pop.shape)
@@ -241,8 +242,8 @@ class UnsupervisedRunner:
         p = self.progress
         metrics = {"train_images_per_s": ips}
         if p.assignments is not None:
-            acc = ev.accuracy(ev.all_activity(counts, p.assignments, N_CLASSES), labels)
-            accp = ev.accuracy(ev.proportion_weighting(counts, p.assignments, p.proportions, N_CLASSES), labels)
+            acc = ev.accuracy(ev.all_activity(counts, p.assignments, self.n_classes), labels)
+            accp = ev.accuracy(ev.proportion_weighting(counts, p.assignments, p.proportions, self.n_classes), labels)
             metrics.update(train_accuracy=acc, train_accuracy_proportion=accp)
             p.curve_steps.append(p.seen)
             p.curve_all.append(acc)
@@ -251,7 +252,7 @@ class UnsupervisedRunner:
                 later = self._later_images()
                 then = f", then ~{_duration(later / max(ips, 1e-9))} for {later} more images" if later else ""
                 bar.set_postfix_str(f"train acc {100 * acc:.1f}%{then}")
-        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels, N_CLASSES, rates=p.rates)
+        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels, self.n_classes, rates=p.rates)
         self.log(metrics, p.seen)
         if self.on_interval is not None:
             self.on_interval(p.seen)
@@ -266,12 +267,12 @@ class UnsupervisedRunner:
         self.net.train(False)
         counts, ips = self.collect(images[:n], learning=False, desc="assign labels")
         p = self.progress
-        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels[:n], N_CLASSES)
-        acc = ev.accuracy(ev.all_activity(counts, p.assignments, N_CLASSES), labels[:n])
+        p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels[:n], self.n_classes)
+        acc = ev.accuracy(ev.all_activity(counts, p.assignments, self.n_classes), labels[:n])
         metrics = {"assign_accuracy": acc, "assign_images_per_s": ips}
         if t.readout_eval:  # a linear classifier on the same counts: what the features support
 
-            p.readout = ev.fit_readout(counts, labels[:n], N_CLASSES, t.readout_epochs, t.readout_lr,
+            p.readout = ev.fit_readout(counts, labels[:n], self.n_classes, t.readout_epochs, t.readout_lr,
                                     t.readout_weight_decay, self.cfg.seed)
             metrics["readout_train_accuracy"] = ev.accuracy(ev.predict(p.readout, counts), labels[:n])
         self.log(metrics, p.seen)
@@ -283,8 +284,8 @@ class UnsupervisedRunner:
             return {}
         self.net.train(False)
         counts, ips = self.collect(images, learning=False, desc="test")
-        pred = ev.all_activity(counts, p.assignments, N_CLASSES)
-        predp = ev.proportion_weighting(counts, p.assignments, p.proportions, N_CLASSES)
+        pred = ev.all_activity(counts, p.assignments, self.n_classes)
+        predp = ev.proportion_weighting(counts, p.assignments, p.proportions, self.n_classes)
         metrics = {
             "test_accuracy": ev.accuracy(pred, labels),
             "test_accuracy_proportion": ev.accuracy(predp, labels),
@@ -294,7 +295,7 @@ class UnsupervisedRunner:
 
             metrics["test_accuracy_readout"] = ev.accuracy(ev.predict(p.readout, counts), labels)
         self.log(metrics, p.seen)
-        return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, N_CLASSES), "counts": counts}
+        return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, self.n_classes), "counts": counts}
 
     def checkpoint(self) -> None:
         self._saved_at = time.monotonic()

@@ -76,7 +76,14 @@ def test_all_kinds_build_from_yaml_and_run():
 def test_every_encoder_builds(kind):
     extra = {"low": [0.0] * 5, "high": [1.0] * 5, "n_per_dim": 4} if kind == "receptive_field" else {}
     enc = build_encoder({"kind": kind, "time_ms": 10.0, **extra}, dt_ms=1.0)
-    out = enc(torch.rand(3, 5))
+    if kind == "events":  # recorded events, not values: one event per sample at t = 2.5 ms, neuron 4
+        from snnrun.core.encoders import EventBatch
+
+        x = EventBatch(torch.arange(3), torch.full((3,), 4), torch.full((3,), 2500), torch.Size([3, 5]))
+        out = enc(x)
+        assert out.nonzero().tolist() == [[2, 0, 4], [2, 1, 4], [2, 2, 4]]
+    else:
+        out = enc(torch.rand(3, 5))
     assert out.shape == (10, 3, *enc.out_shape((5,)))
     assert enc.out_shape((5,)) == ((20,) if kind == "receptive_field" else (5,))
 
@@ -149,7 +156,7 @@ connections:
 
 
 def test_unknown_encoder_kind_lists_choices():
-    with pytest.raises(ConfigError, match="encoder.kind: 'poison' is not an encoder kind .*choose one of: poisson"):
+    with pytest.raises(ConfigError, match="encoder.kind: 'poison' is not an encoder kind .*choose one of: .*poisson"):
         build_encoder({"kind": "poison"})
 
 
