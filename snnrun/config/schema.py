@@ -19,6 +19,7 @@ class DataConfig:
     n_train: Optional[int] = None
     n_test: Optional[int] = None
     batch_size: int = 1
+    eval_batch_size: Optional[int] = None  # the learning-off passes (assign, test); None: batch_size
     shuffle: bool = True
     grayscale: bool = True
 
@@ -26,6 +27,8 @@ class DataConfig:
         check(self.n_train is None or self.n_train > 0, "n_train", f"must be > 0 or null, got {self.n_train}")
         check(self.n_test is None or self.n_test >= 0, "n_test", f"must be >= 0 or null, got {self.n_test}")
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(self.eval_batch_size is None or self.eval_batch_size >= 1, "eval_batch_size",
+              f"must be >= 1 or null, got {self.eval_batch_size}")
 
 
 @dataclasses.dataclass

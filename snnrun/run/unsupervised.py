@@ -159,7 +159,9 @@ class UnsupervisedRunner:
     def collect(self, images: torch.Tensor, learning: bool, desc: str, on_batch=None) -> tuple[torch.Tensor, float]:
         """Present ``images`` in batches; return (counts [N, n] on CPU, images per second)."""
         t0 = time.perf_counter()
-        bs = self.cfg.data.batch_size
+        d = self.cfg.data
+        # learning off, samples are independent: a larger batch spreads over the cores
+        bs = d.batch_size if learning else (d.eval_batch_size or d.batch_size)
         out = []
         with self._bar(len(images), self._phase(desc)) as bar:  # closed (cleared) however the phase ends
             for i in range(0, len(images), bs):

@@ -1,0 +1,51 @@
+"""``data.eval_batch_size``: the learning-off passes present samples in batches of that size;
+with the state reset between samples (rest_ms 0) and a deterministic encoder, every sample's
+counts equal those of presenting it alone."""
+
+from __future__ import annotations
+
+import torch
+
+from snnrun.build import build_encoder, build_network
+from snnrun.core.simulate import make_simulator
+from snnrun.run.unsupervised import UnsupervisedRunner
+
+
+def runner(eval_batch_size, backend):
+    class Cfg:
+        seed = 0
+
+        class data:
+            batch_size = 1
+
+        class train:
+            supervise_current, supervise_others, min_spikes, max_retries, rest_ms = 0.0, 0.0, 0, 0, 0.0
+            exc_population, input_population, progress = "E", "X", False
+            assign_pass = False
+
+    Cfg.data.eval_batch_size = eval_batch_size
+    net = build_network({"populations": {"X": {"kind": "input", "n": 6}, "E": {"kind": "lif", "n": 5, "refrac_ms": 2.0}},
+                         "connections": {"XE": {"kind": "dense", "source": "X", "target": "E",
+                                                "weight": "0.5 + 3 * U(0, 1)"}}}, seed=0)
+    enc = build_encoder({"kind": "rank_order", "time_ms": 30.0})
+    presented = []
+    sim = make_simulator(net, ["E"], backend)
+    run = sim.run
+
+    def spy(inputs, **kw):
+        presented.append(int(next(iter(inputs.values())).shape[1]))
+        return run(inputs, **kw)
+
+    sim.run = spy
+    return UnsupervisedRunner(Cfg, net, enc, sim, {}, lambda m, s: None), presented
+
+
+def test_learning_off_passes_batch_without_changing_any_sample():
+    x = torch.rand(7, 6, generator=torch.Generator().manual_seed(1))
+    for backend in ("torch", "auto"):
+        alone, sizes1 = runner(None, backend)
+        batched, sizes3 = runner(3, backend)
+        c1, _ = alone.collect(x, learning=False, desc="test")
+        c3, _ = batched.collect(x, learning=False, desc="test")
+        assert sizes1 == [1] * 7 and sizes3 == [3, 3, 1]
+        assert c1.sum() > 0 and torch.equal(c1, c3), backend
