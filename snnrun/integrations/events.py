@@ -101,7 +101,11 @@ def _require_tonic(name: str) -> type:
 
 def load_events(name: str, root: Optional[str] = None, train: bool = True, n: Optional[int] = None,
                 download: bool = True) -> tuple["EventData", torch.Tensor, int]:
-    """The first ``n`` recordings of a split of an event data set (see the module docstring).
+    """``n`` recordings (all when ``None``) of a split of an event data set (see the module docstring).
+
+    tonic lists a split class by class, so a subset is not its first ``n`` recordings but
+    ``n`` drawn by a fixed permutation (seed 0, whatever the run's seed), in tonic's order:
+    the same recordings on every run and machine, every class represented.
 
     Returns:
         ``(recordings, labels, n_classes)``: an :class:`EventData` of shape ``(N, C, H, W)``,
@@ -126,8 +130,11 @@ def load_events(name: str, root: Optional[str] = None, train: bool = True, n: Op
         raise ValueError(f"n={n} is larger than the {name} {split} split ({len(labels)} recordings)")
     classes = getattr(ds, "classes", None)
     n_classes = len(classes) if classes is not None and len(classes) else int(labels.max()) + 1 if len(labels) else 0
-    data = EventData(ds, sensor, np.arange(len(labels) if n is None else n), _key(name))
-    return data, labels[:n] if n is not None else labels, n_classes
+    index = np.arange(len(labels))
+    if n is not None and n < len(labels):  # tonic lists recordings class by class: take a mixed subset
+        index = np.sort(np.random.default_rng(0).permutation(len(labels))[:n])
+    data = EventData(ds, sensor, index, _key(name))
+    return data, labels[torch.from_numpy(index)], n_classes
 
 
 def _missing(name: str, folder: str, spec: Optional[EventSpec], reason: str) -> DatasetError:

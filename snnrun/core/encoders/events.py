@@ -76,14 +76,17 @@ class Events(Encoder):
         n = 1
         for s in sensor:
             n *= int(s)
-        step = self.steps(x.t_us)
-        keep = step < T
-        out = torch.zeros((T, B, n), dtype=torch.bool, device=x.device)
-        out[step[keep], x.sample[keep], x.pos[keep]] = True
-        kept = keep.sum()
-        counts = torch.stack([kept.new_tensor(len(step)), len(step) - kept, kept - out.sum()])
+        # one flat index per event; late events all land in an extra step T, cut off below
+        step = self.steps(x.t_us).clamp_(max=T)
+        flat = (step * B + x.sample) * n + x.pos
+        out = torch.zeros((T + 1, B, n), dtype=torch.bool, device=x.device)
+        out.view(-1)[flat] = True
+        # merged: an in-window event whose (step, sample, neuron) an earlier one already has
+        ordered = flat.sort().values
+        merged = ((ordered[1:] == ordered[:-1]) & (ordered[1:] < T * B * n)).sum()
+        counts = torch.stack([merged.new_tensor(len(flat)), (step == T).sum(), merged])
         self._counts = counts if self._counts is None else self._counts + counts.to(self._counts.device)
-        return out.view(T, B, *sensor)
+        return out[:T].view(T, B, *sensor)
 
     def stats(self) -> dict[str, float]:
         """Events binned so far: ``input_events``, and the fractions ``late`` (at or after
