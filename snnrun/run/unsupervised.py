@@ -103,6 +103,7 @@ class UnsupervisedRunner:
         self.progress = Progress()
         self.on_interval: Optional[Callable[[int], None]] = None  # after each update interval (live plots)
         self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (signals.stop_on_signals)
+        self.presentations = 0  # batches presented, retries (train.min_spikes) included
         self._saved_at = time.monotonic()  # the last checkpoint (train.checkpoint_minutes)
 
     # --------------------------------------------------------------- presenting
@@ -120,6 +121,7 @@ class UnsupervisedRunner:
         for attempt in range(t.max_retries + 1 if t.min_spikes > 0 else 1):
             # a retry raises the rate of the samples still short of spikes (images only)
             xs = x if attempt == 0 else x * (factor * need).view(B, *([1] * (x.dim() - 1)))
+            self.presentations += 1
             spikes = self.encoder.train(xs) or self.encoder(xs)
             if self.rest_steps == 0:
                 self.net.reset_state()
@@ -158,7 +160,7 @@ class UnsupervisedRunner:
 
     def collect(self, images: torch.Tensor, learning: bool, desc: str, on_batch=None) -> tuple[torch.Tensor, float]:
         """Present ``images`` in batches; return (counts [N, n] on CPU, images per second)."""
-        t0 = time.perf_counter()
+        t0, p0 = time.perf_counter(), self.presentations
         d = self.cfg.data
         # learning off, samples are independent: a larger batch spreads over the cores
         bs = d.batch_size if learning else (d.eval_batch_size or d.batch_size)
@@ -171,6 +173,7 @@ class UnsupervisedRunner:
                     bar.update(len(x))
                 check_stop(self)
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
+        self.presentations_per_batch = (self.presentations - p0) / max(len(out), 1)  # 1 + retries
         return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
 
     def _phase(self, name: str) -> str:
@@ -206,7 +209,7 @@ class UnsupervisedRunner:
             order = self._order(epoch, n)
             epochs = f" (epoch {epoch + 1}/{cfg.train.epochs})" if cfg.train.epochs > 1 else ""
             with self._bar(n, self._phase("train") + epochs, initial=p.sample) as bar:
-                t_start, n_timed = time.perf_counter(), 0
+                t_start, n_timed, self._window_start = time.perf_counter(), 0, self.presentations
                 while p.sample < n:
                     if self.ramp is not None:
                         self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
@@ -224,7 +227,7 @@ class UnsupervisedRunner:
                         self._check_finite(quick=False, where=f"by sample {p.seen}")
                         self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
                         p.window_counts, p.window_labels = [], []
-                        t_start, n_timed = time.perf_counter(), 0
+                        t_start, n_timed, self._window_start = time.perf_counter(), 0, self.presentations
                     if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
                             or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
                         self.checkpoint()
@@ -242,7 +245,9 @@ class UnsupervisedRunner:
 
     def _update_labels(self, counts: torch.Tensor, labels: torch.Tensor, ips: float, bar) -> None:
         p = self.progress
-        metrics = {"train_images_per_s": ips}
+        batches = -(-len(labels) // self.cfg.data.batch_size)
+        metrics = {"train_images_per_s": ips,
+                   "train_presentations_per_batch": (self.presentations - self._window_start) / max(batches, 1)}
         if p.assignments is not None:
             acc = ev.accuracy(ev.all_activity(counts, p.assignments, self.n_classes), labels)
             accp = ev.accuracy(ev.proportion_weighting(counts, p.assignments, p.proportions, self.n_classes), labels)
@@ -271,7 +276,8 @@ class UnsupervisedRunner:
         p = self.progress
         p.assignments, p.proportions, p.rates = ev.assign_labels(counts, labels[:n], self.n_classes)
         acc = ev.accuracy(ev.all_activity(counts, p.assignments, self.n_classes), labels[:n])
-        metrics = {"assign_accuracy": acc, "assign_images_per_s": ips}
+        metrics = {"assign_accuracy": acc, "assign_images_per_s": ips,
+                   "assign_presentations_per_batch": self.presentations_per_batch}
         if t.readout_eval:  # a linear classifier on the same counts: what the features support
 
             p.readout = ev.fit_readout(counts, labels[:n], self.n_classes, t.readout_epochs, t.readout_lr,
@@ -292,6 +298,7 @@ class UnsupervisedRunner:
             "test_accuracy": ev.accuracy(pred, labels),
             "test_accuracy_proportion": ev.accuracy(predp, labels),
             "test_images_per_s": ips,
+            "test_presentations_per_batch": self.presentations_per_batch,
         }
         if getattr(p, "readout", None) is not None:
 
