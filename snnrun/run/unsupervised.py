@@ -298,12 +298,11 @@ class UnsupervisedRunner:
             "test_accuracy": ev.accuracy(pred, labels),
             "test_accuracy_proportion": ev.accuracy(predp, labels),
             "test_images_per_s": ips,
-            "test_presentations_per_batch": self.presentations_per_batch,
         }
         if getattr(p, "readout", None) is not None:
 
             metrics["test_accuracy_readout"] = ev.accuracy(ev.predict(p.readout, counts), labels)
-        self.log(metrics, p.seen)
+        self.log({**metrics, "test_presentations_per_batch": self.presentations_per_batch}, p.seen)
         return {"metrics": metrics, "confusion": ev.confusion_matrix(pred, labels, self.n_classes), "counts": counts}
 
     def checkpoint(self) -> None:

@@ -49,3 +49,14 @@ def test_learning_off_passes_batch_without_changing_any_sample():
         c3, _ = batched.collect(x, learning=False, desc="test")
         assert sizes1 == [1] * 7 and sizes3 == [3, 3, 1]
         assert c1.sum() > 0 and torch.equal(c1, c3), backend
+
+
+def test_retries_are_counted_as_presentations():
+    """A network that never fires with min_spikes 1 and max_retries 3: every batch is presented
+    1 + 3 times, and collect reports 4 presentations per batch."""
+    r, sizes = runner(2, "torch")
+    r.cfg.train.min_spikes, r.cfg.train.max_retries, r.cfg.train.intensity_step = 1, 3, 10.0
+    r.net.connections["XE"].w.zero_()
+    counts, _ = r.collect(torch.rand(3, 6), learning=False, desc="test")
+    assert counts.sum() == 0 and r.presentations == 8 and r.presentations_per_batch == 4.0
+    assert sizes == [2, 2, 2, 2, 1, 1, 1, 1]
