@@ -33,7 +33,7 @@ import torch
 from ..core.encoders.events import EventBatch
 from .datasets import DATASETS, DatasetError, default_root
 
-__all__ = ["EVENT_DATASETS", "EventData", "is_event_dataset", "load_events"]
+__all__ = ["EVENT_DATASETS", "EventData", "check_dataset_name", "is_event_dataset", "load_events"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,19 @@ def is_event_dataset(name: str) -> bool:
     return key in EVENT_DATASETS or _tonic_class(key) is not None
 
 
+def check_dataset_name(name: str) -> None:
+    """Refuse a name that is neither an image data set nor an event data set (a typo)."""
+    if _key(name) in DATASETS or is_event_dataset(name):
+        return
+    import difflib
+
+    known = [*DATASETS, *EVENT_DATASETS]
+    close = difflib.get_close_matches(_key(name), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise DatasetError(f"unknown dataset {name!r}{hint}; image data sets: {', '.join(DATASETS)}; event data sets: "
+                       f"{', '.join(EVENT_DATASETS)} or any tonic.datasets class by name")
+
+
 def _require_tonic(name: str) -> type:
     try:
         import tonic  # noqa: F401
@@ -103,9 +116,9 @@ def load_events(name: str, root: Optional[str] = None, train: bool = True, n: Op
                 download: bool = True) -> tuple["EventData", torch.Tensor, int]:
     """``n`` recordings (all when ``None``) of a split of an event data set (see the module docstring).
 
-    tonic lists a split class by class, so a subset is not its first ``n`` recordings but
-    ``n`` drawn by a fixed permutation (seed 0, whatever the run's seed), in tonic's order:
-    the same recordings on every run and machine, every class represented.
+    tonic lists a split class by class, so the recordings come in the order of a fixed
+    permutation of tonic's list (seed 0, whatever the run's seed) and a subset is its first
+    ``n``: the same recordings in the same order on every run and machine, classes mixed.
 
     Returns:
         ``(recordings, labels, n_classes)``: an :class:`EventData` of shape ``(N, C, H, W)``,
@@ -130,9 +143,10 @@ def load_events(name: str, root: Optional[str] = None, train: bool = True, n: Op
         raise ValueError(f"n={n} is larger than the {name} {split} split ({len(labels)} recordings)")
     classes = getattr(ds, "classes", None)
     n_classes = len(classes) if classes is not None and len(classes) else int(labels.max()) + 1 if len(labels) else 0
-    index = np.arange(len(labels))
-    if n is not None and n < len(labels):  # tonic lists recordings class by class: take a mixed subset
-        index = np.sort(np.random.default_rng(0).permutation(len(labels))[:n])
+    # tonic lists recordings class by class: a fixed permutation mixes them, for every consumer
+    # of the order (a subset, the assign pass's first assign_n, data.shuffle=false)
+    order = np.random.default_rng(0).permutation(len(labels))
+    index = order if n is None else order[:n]
     data = EventData(ds, sensor, index, _key(name))
     return data, labels[torch.from_numpy(index)], n_classes
 

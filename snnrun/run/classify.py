@@ -26,10 +26,11 @@ def load_data(cfg: Any) -> dict[str, Any]:
     says: image tensors ``[N, C, H, W]`` for image data sets, lazy
     :class:`~snnrun.integrations.events.EventData` for event data sets (``encoder: events``)."""
     from ..integrations.datasets import load_dataset
-    from ..integrations.events import is_event_dataset, load_events
+    from ..integrations.events import check_dataset_name, is_event_dataset, load_events
 
     d = cfg.data
     kind = cfg.encoder["kind"]
+    check_dataset_name(d.name)  # a typo is named as one, before any pairing with the encoder
     events, binning = is_event_dataset(d.name), kind == "events"
     if events != binning:
         raise ConfigError("encoder.kind", f"{kind!r} cannot encode data.name={d.name}: event data sets "
@@ -43,9 +44,11 @@ def load_data(cfg: Any) -> dict[str, Any]:
     else:
         train, n_classes = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download,
                                         grayscale=d.grayscale), 10
-    if cfg.train.test and d.n_test != 0:
-        test = (load_events(d.name, d.root, train=False, n=d.n_test, download=d.download)[:2] if events else
-                load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale))
+    if cfg.train.test and d.n_test != 0 and events:
+        test_x, test_y, test_classes = load_events(d.name, d.root, train=False, n=d.n_test, download=d.download)
+        test, n_classes = (test_x, test_y), max(n_classes, test_classes)
+    elif cfg.train.test and d.n_test != 0:
+        test = load_dataset(d.name, d.root, train=False, n=d.n_test, download=d.download, grayscale=d.grayscale)
     else:
         test = (train[0][:0], torch.zeros(0, dtype=torch.long))
     return {"train": train, "test": test, "n_classes": n_classes}
@@ -102,17 +105,23 @@ class UnsupervisedTask(Task):
             images["receptive_fields"] = live.receptive_fields(w.numpy(), shape, channels)
         a = self.runner.progress.assignments
         if a is not None:
-            images["assignments"] = live.assignments(a.cpu().numpy())
+            images["assignments"] = live.assignments(a.cpu().numpy(), self.runner.n_classes)
         return images
 
     def state(self) -> dict[str, Any]:
-        return {"network": self.net.state_dict(), "fast_state": self.net.snapshot(), "progress": self.runner.progress}
+        state = {"network": self.net.state_dict(), "fast_state": self.net.snapshot(), "progress": self.runner.progress}
+        counts = getattr(self.runner.encoder, "counts", None)
+        if counts is not None:  # event data: the events binned so far (metrics input_events*)
+            state["event_counts"] = counts.cpu()
+        return state
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
         self.net.load_state_dict(ckpt["network"])
         if "fast_state" in ckpt:
             self.net.restore(ckpt["fast_state"])
         self.runner.progress = ckpt["progress"]
+        if "event_counts" in ckpt:
+            self.runner.encoder.counts = ckpt["event_counts"].to(self.net.device)
 
     def start(self) -> None:
         # sizes are parameters (what Compare plots against), not metrics

@@ -103,11 +103,26 @@ def receptive_fields(w: np.ndarray, image_shape: tuple[int, int], channels: int 
     return colour(out, "hot_r", 0.0, max(float(w.max()), 1e-12))
 
 
+def palette(n: int) -> np.ndarray:
+    """``[n, 3]`` uint8 colours: tab10 for up to 10 classes, else ``n`` hues evenly spaced
+    around the colour wheel (full saturation, value 0.85)."""
+    if n <= 10:
+        return TAB10[:n]
+    h = np.arange(n) / n * 6.0
+    x = 1.0 - np.abs(h % 2.0 - 1.0)
+    sector = h.astype(int) % 6
+    one, zero = np.ones(n), np.zeros(n)
+    r = np.choose(sector, [one, x, zero, zero, x, one])
+    g = np.choose(sector, [x, one, one, x, zero, zero])
+    b = np.choose(sector, [zero, zero, x, one, one, x])
+    return np.round(np.stack([r, g, b], 1) * 0.85 * 255).astype(TAB10.dtype)
+
+
 def assignments(labels: np.ndarray, n_classes: int = 10, cell: int = 12) -> np.ndarray:
-    """Each neuron's assigned class as a coloured cell (tab10), on the receptive-field grid."""
+    """Each neuron's assigned class as a coloured cell (:func:`palette`), on the receptive-field grid."""
     rows, cols = grid_shape(len(labels))
     grid = np.full(rows * cols, -1, dtype=np.int64)
     grid[:len(labels)] = labels
-    lut = np.vstack([TAB10[:n_classes], [[255, 255, 255]]])
+    lut = np.vstack([palette(n_classes), [[255, 255, 255]]])
     img = lut[np.where(grid < 0, n_classes, grid)].reshape(rows, cols, 3)
     return np.repeat(np.repeat(img, cell, axis=0), cell, axis=1)

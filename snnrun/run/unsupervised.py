@@ -49,6 +49,7 @@ class Progress:
     curve_prop: list = field(default_factory=list)
     window_counts: list = field(default_factory=list)  # the running-accuracy window so far
     window_labels: list = field(default_factory=list)
+    window_presentations: int = 0  # batches presented in the window, retries included
     readout: Optional[dict] = None  # reservoir runs: the trained linear readout
 
 
@@ -209,13 +210,15 @@ class UnsupervisedRunner:
             order = self._order(epoch, n)
             epochs = f" (epoch {epoch + 1}/{cfg.train.epochs})" if cfg.train.epochs > 1 else ""
             with self._bar(n, self._phase("train") + epochs, initial=p.sample) as bar:
-                t_start, n_timed, self._window_start = time.perf_counter(), 0, self.presentations
+                t_start, n_timed = time.perf_counter(), 0
                 while p.sample < n:
                     if self.ramp is not None:
                         self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
                     idx = order[p.sample:p.sample + bs]
                     x = images[idx].to(self.device, non_blocking=True)
+                    before = self.presentations
                     p.window_counts.append(self.present(x, learning=True, labels=labels[idx]).cpu())
+                    p.window_presentations = getattr(p, "window_presentations", 0) + self.presentations - before
                     p.window_labels.append(labels[idx])
                     p.sample += len(idx)
                     p.seen += len(idx)
@@ -227,7 +230,7 @@ class UnsupervisedRunner:
                         self._check_finite(quick=False, where=f"by sample {p.seen}")
                         self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
                         p.window_counts, p.window_labels = [], []
-                        t_start, n_timed, self._window_start = time.perf_counter(), 0, self.presentations
+                        t_start, n_timed = time.perf_counter(), 0
                     if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
                             or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
                         self.checkpoint()
@@ -245,9 +248,9 @@ class UnsupervisedRunner:
 
     def _update_labels(self, counts: torch.Tensor, labels: torch.Tensor, ips: float, bar) -> None:
         p = self.progress
-        batches = -(-len(labels) // self.cfg.data.batch_size)
         metrics = {"train_images_per_s": ips,
-                   "train_presentations_per_batch": (self.presentations - self._window_start) / max(batches, 1)}
+                   "train_presentations_per_batch": p.window_presentations / max(len(p.window_counts), 1)}
+        p.window_presentations = 0
         if p.assignments is not None:
             acc = ev.accuracy(ev.all_activity(counts, p.assignments, self.n_classes), labels)
             accp = ev.accuracy(ev.proportion_weighting(counts, p.assignments, p.proportions, self.n_classes), labels)

@@ -58,3 +58,29 @@ def test_nmnist_mistakes_are_one_line(tmp_path, args, message):
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message.format(root=tmp_path / "data")), res.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_nmnist_stdp_stopped_and_resumed_counts_every_event_once(tmp_path):
+    """SIGTERM mid-training, resume: the event counts continue from the checkpoint (every event
+    of the run counted once) and no window reports fewer than one presentation per batch."""
+    import signal
+
+    from mlflow.tracking import MlflowClient
+
+    from .test_resilience import start, wait_for_checkpoint
+
+    total, _ = write_fixture(tmp_path / "data", n_train=1500, n_test=20)
+    args = ["+experiment=nmnist_stdp", f"data.root={tmp_path / 'data'}", "data.download=false", "train.progress=false",
+            "train.update_interval=100", "train.checkpoint_every=50", "train.plots=false", "train.live_plots=false"]
+    proc = start([*args, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    wait_for_checkpoint(proc, tmp_path / "run" / "checkpoint.pt", 300)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    res = snnrun([*args, f"resume={tmp_path}/run", f"hydra.run.dir={tmp_path}/resumed"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = mlflow_runs(tmp_path / "outputs" / "mlflow.db", "nmnist_stdp")
+    assert run.data.metrics["input_events"] == total
+    history = MlflowClient().get_metric_history(run.info.run_id, "train_presentations_per_batch")
+    assert len(history) == 15 and {m.value for m in history} == {1.0}

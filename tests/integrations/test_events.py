@@ -64,20 +64,31 @@ def test_events_encoder_refuses_images():
         enc(torch.zeros(1, 1, 28, 28))
 
 
+# tonic lists the fixture's files by folder: 1/00001, 3/00000, 3/00002
+TONIC_ORDER = [TRAIN[1], TRAIN[0], TRAIN[2]]
+
+
 def test_nmnist_fixture_reads_back_through_tonic(nmnist_root):
     data, labels, n_classes = load_events("nmnist", str(nmnist_root), train=True, download=False)
     assert n_classes == 10 and data.shape == (3, 2, 34, 34)
-    assert labels.tolist() == [1, 3, 3]  # tonic walks the digit folders in order: 1/00001, 3/00000, 3/00002
-    batch = data[torch.tensor([1, 0])].to("cpu")
+    # recordings come in a fixed permutation of tonic's (class-by-class) list, labels paired
+    assert data.index.tolist() == np.random.default_rng(0).permutation(3).tolist()
+    recs = [TONIC_ORDER[i] for i in data.index]
+    assert labels.tolist() == [r[0] for r in recs]
+    k = [r[0] for r in recs].index(1)  # the recording with two events of one neuron in step 0
+    first = [i for i in range(3) if i != k][0]
+    batch = data[torch.tensor([k, first])].to("cpu")
     assert batch.shape == (2, 2, 34, 34)
-    assert batch.sample.tolist() == [0, 0, 0, 1, 1, 1]
-    assert batch.pos.tolist() == [pos(0, 1, 0), pos(33, 2, 1), pos(5, 33, 1), pos(7, 4, 1), pos(7, 4, 1), pos(7, 4, 0)]
-    assert batch.t_us.tolist() == [0, 1499, 70000, 100, 900, 1000]
-    assert data[2:].to().t_us.tolist() == [(1 << 16) + 5]
-    spikes = build_encoder({"kind": "events", "time_ms": 80.0}, dt_ms=1.0)(batch)
-    assert spikes.shape == (80, 2, 2, 34, 34)
-    assert sorted(map(tuple, spikes.nonzero().tolist())) == [
-        (0, 0, 0, 1, 0), (0, 1, 1, 4, 7), (1, 0, 1, 2, 33), (1, 1, 0, 4, 7), (70, 0, 1, 33, 5)]
+    _, x, y, t, p = recs[first]
+    assert batch.sample.tolist() == [0, 0, 0] + [1] * len(t)
+    assert batch.pos.tolist() == [pos(7, 4, 1), pos(7, 4, 1), pos(7, 4, 0)] + [pos(*e) for e in zip(x, y, p)]
+    assert batch.t_us.tolist() == [100, 900, 1000] + t
+    j = [r[3] for r in recs].index(TRAIN[0][3])
+    spikes = build_encoder({"kind": "events", "time_ms": 80.0}, dt_ms=1.0)(data[j:j + 1].to())
+    assert spikes.shape == (80, 1, 2, 34, 34)
+    assert sorted(map(tuple, spikes[:, 0].nonzero().tolist())) == [(0, 0, 1, 0), (1, 1, 2, 33), (70, 1, 33, 5)]
+    late = [r[3] for r in recs].index(TRAIN[2][3])
+    assert data[late:late + 1].to().t_us.tolist() == [(1 << 16) + 5]
     test, test_labels, _ = load_events("nmnist", str(nmnist_root), train=False, download=False)
     assert test_labels.tolist() == [9] and len(test) == 1
 
@@ -119,10 +130,10 @@ def test_names_and_sizes(nmnist_root):
     with pytest.raises(ValueError, match="n=4 is larger than the nmnist train split \\(3 recordings\\)"):
         load_events("nmnist", str(nmnist_root), n=4, download=False)
     data, labels, _ = load_events("nmnist", str(nmnist_root), n=2, download=False)
-    # a subset is drawn by a fixed permutation (tonic lists class by class), labels still paired
-    keep = np.sort(np.random.default_rng(0).permutation(3)[:2])
-    assert len(data) == 2 and labels.tolist() == [[1, 3, 3][k] for k in keep]
-    assert data.to().t_us.tolist() == [t for k in keep for t in [[100, 900, 1000], [0, 1499, 70000], [65541]][k]]
+    # a subset is the first n of the fixed permutation (tonic lists class by class), labels paired
+    keep = np.random.default_rng(0).permutation(3)[:2]
+    assert len(data) == 2 and labels.tolist() == [TONIC_ORDER[k][0] for k in keep]
+    assert data.to().t_us.tolist() == [t for k in keep for t in TONIC_ORDER[k][3]]
 
 
 def test_shd_fixture_in_tonics_hdf5_format(tmp_path):
@@ -139,8 +150,10 @@ def test_shd_fixture_in_tonics_hdf5_format(tmp_path):
             f["extra/keys"] = np.array([f"k{i}".encode() for i in range(20)])
             f["extra/speaker"] = np.zeros(n, np.uint16)
     data, labels, n_classes = load_events("shd", str(tmp_path), train=True, download=False)
-    assert data.shape == (3, 1, 1, 700) and labels.tolist() == [17, 18, 19] and n_classes == 20
-    batch = data[1:2].to()
+    assert data.shape == (3, 1, 1, 700) and n_classes == 20
+    assert labels.tolist() == [17 + i for i in data.index]  # the file's labels, in the fixed permutation
+    k = data.index.tolist().index(1)
+    batch = data[k:k + 1].to()
     assert batch.pos.tolist() == [699, 4] and batch.t_us.tolist() == [500, 13500]
     spikes = build_encoder({"kind": "events", "time_ms": 20.0}, dt_ms=1.0)(batch)
     assert sorted(map(tuple, spikes.reshape(20, 700).nonzero().tolist())) == [(0, 699), (13, 4)]
@@ -174,3 +187,5 @@ def test_load_data_pairs_event_data_with_the_events_encoder(nmnist_root):
         load_data(_cfg(data={"name": "mnist"}))
     with pytest.raises(ConfigError, match="train.min_spikes: .*set train.min_spikes=0 for event data"):
         load_data(_cfg(train={"min_spikes": 5}))
+    with pytest.raises(DatasetError, match=r"unknown dataset 'nmnst' \(did you mean 'nmnist'\?\)"):
+        load_data(_cfg(data={"name": "nmnst"}))  # a typo is named as one, not as an encoder mismatch

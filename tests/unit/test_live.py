@@ -61,3 +61,18 @@ def test_the_budget_thins_expensive_plots_and_says_so(caplog):
     assert 0 < lp.logged < step and lp.logged + lp.skipped == step
     assert tr.metrics["live_plots_fraction"] <= 0.10 + 0.02 / 0.6  # within budget, give or take one draw
     assert f"live plots: {lp.logged} of {step} update intervals logged" in caplog.text
+
+
+def test_assignment_colours_for_more_than_ten_classes():
+    """SHD has 20 classes: every class gets its own colour, unassigned (-1) stays white."""
+    import numpy as np
+
+    from snnrun.run.live import assignments, palette
+
+    colours = palette(20)
+    assert colours.shape == (20, 3) and len({tuple(c) for c in colours}) == 20
+    assert palette(10)[0].tolist() == [31, 119, 180]  # matplotlib's tab10 up to 10 classes
+    img = assignments(np.array([19, -1, 0, 12]), 20, cell=1)
+    assert img.shape == (2, 2, 3)
+    assert img[0, 0].tolist() == colours[19].tolist() and img[0, 1].tolist() == [255, 255, 255]
+    assert img[1, 1].tolist() == colours[12].tolist()

@@ -12,7 +12,7 @@ The ``events`` encoder bins it at the simulation's ``dt``:
 input neuron ``pos`` of sample ``b`` spikes at step ``k`` when at least one event of ``b`` at
 ``pos`` has ``step == k``; the train has ``T = round(time_ms / dt_ms)`` steps.  Two things
 are counted, never hidden (:meth:`Events.stats`, logged as metrics): events at or after
-``time_ms`` (``late``: outside the presentation window) and events that share a step and a
+``T * dt_ms`` (``late``: outside the presentation window) and events that share a step and a
 neuron with an earlier one (``merged``: a neuron spikes at most once per step).  This is
 tonic's ``ToFrame(time_window=1000 * dt_ms, start_time=0)`` clipped to one spike per bin
 (checked in the tests), computed as one scatter on the batch's device.
@@ -57,7 +57,8 @@ class Events(Encoder):
         dt_us = 1000.0 * self.dt
         self._dt_us_int = int(round(dt_us)) if abs(dt_us - round(dt_us)) < 1e-9 else None
         self._dt_us = dt_us
-        self._counts: Optional[torch.Tensor] = None  # [events, late, merged], on the data's device
+        # [events, late, merged] binned so far, on the data's device (checkpointed by the task)
+        self.counts: Optional[torch.Tensor] = None
 
     def __call__(self, x, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         if not isinstance(x, EventBatch):
@@ -85,14 +86,14 @@ class Events(Encoder):
         ordered = flat.sort().values
         merged = ((ordered[1:] == ordered[:-1]) & (ordered[1:] < T * B * n)).sum()
         counts = torch.stack([merged.new_tensor(len(flat)), (step == T).sum(), merged])
-        self._counts = counts if self._counts is None else self._counts + counts.to(self._counts.device)
+        self.counts = counts if self.counts is None else self.counts + counts.to(self.counts.device)
         return out[:T].view(T, B, *sensor)
 
     def stats(self) -> dict[str, float]:
         """Events binned so far: ``input_events``, and the fractions ``late`` (at or after
         ``time_ms``, dropped) and ``merged`` (a second event of a neuron within one step)."""
-        if self._counts is None:
+        if self.counts is None:
             return {}
-        total, late, merged = (float(v) for v in self._counts.cpu())
+        total, late, merged = (float(v) for v in self.counts.cpu())
         return {"input_events": total, "input_events_late_fraction": late / max(total, 1.0),
                 "input_events_merged_fraction": merged / max(total, 1.0)}
