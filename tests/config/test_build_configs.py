@@ -170,6 +170,23 @@ def test_experiment_configs_compose_and_build(experiment):
     build_encoder(cfg.encoder, dt_ms=cfg.dt_ms)
 
 
+@pytest.mark.parametrize("n, epochs", [(400, 3), (1600, 7), (6400, 15)])
+def test_paper_size_presets_change_only_size_and_epochs(n, epochs):
+    """diehl_cook_<n>: the paper's network size and epochs, everything else as diehl_cook."""
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("snnrun.configs", version_base="1.3"):
+        base = OmegaConf.to_container(compose("config", overrides=["+experiment=diehl_cook"]), resolve=True)
+        big = OmegaConf.to_container(compose("config", overrides=[f"+experiment=diehl_cook_{n}"]), resolve=True)
+    assert (big["name"], big["n_neurons"], big["train"]["epochs"]) == (f"diehl_cook_{n}", n, epochs)
+    assert big["network"]["populations"]["Ae"]["n"] == big["network"]["populations"]["Ai"]["n"] == n
+    base["network"]["populations"]["Ae"]["n"] = base["network"]["populations"]["Ai"]["n"] = n
+    base.update(name=big["name"], n_neurons=n)
+    base["tracking"]["experiment"] = big["name"]  # the MLflow experiment follows the name
+    base["train"]["epochs"] = epochs
+    assert big == base
+
+
 def test_grid_distance_weights_by_hand():
     """3 x 3 grid, near -1, far -9: d_max = sqrt(8); neuron 0 -> 1 (d 1): -1, 0 -> 4 (d sqrt 2):
     -1 - 8 (sqrt2 - 1) / (sqrt8 - 1), 0 -> 8 (d sqrt 8): -9, diagonal 0; a non-square layer is named."""
