@@ -236,19 +236,22 @@ class EventData:
         events = self.dataset[j][0]
         names = events.dtype.names or ()
         C, H, W = self.sensor
-        where = f"{self.name} recording {j}" + (f" ({self.dataset.data[j]})" if isinstance(
-            getattr(self.dataset, "data", None), list) and j < len(self.dataset.data) else "")
         fields = {}
         for f, size in (("x", W), ("y", H), ("p", C)):
             v = np.asarray(events[f], dtype=np.int64) if f in names and size > 1 else np.zeros(len(events), np.int64)
             if len(v) and (v.min() < 0 or v.max() >= size):
-                raise DatasetError(f"{where}: event {f} values in [{v.min()}, {v.max()}], outside the sensor's "
-                                   f"[0, {size}); the file is corrupt or not from this data set")
+                raise DatasetError(f"{self._where(j)}: event {f} values in [{v.min()}, {v.max()}], outside the "
+                                   f"sensor's [0, {size}); the file is corrupt or not from this data set")
             fields[f] = v
         t = np.asarray(events["t"], dtype=np.int64)
         if len(t) and t.min() < 0:
-            raise DatasetError(f"{where}: negative event time {t.min()} µs; the file is corrupt")
+            raise DatasetError(f"{self._where(j)}: negative event time {t.min()} µs; the file is corrupt")
         return (fields["p"] * H + fields["y"]) * W + fields["x"], t
+
+    def _where(self, j: int) -> str:
+        """Recording ``j`` of tonic's list, with its file where tonic keeps one per recording."""
+        files = getattr(self.dataset, "data", None)
+        return f"{self.name} recording {j}" + (f" ({files[j]})" if isinstance(files, list) and j < len(files) else "")
 
     def to(self, device=None, non_blocking: bool = False) -> EventBatch:
         """Read every recording of the view and pack them into one :class:`EventBatch`."""
