@@ -18,7 +18,7 @@ from .classify_plots import input_weights
 from .live import LivePlots
 from .readout import ReadoutRunner
 from .task import Task, register_task
-from .unsupervised import UnsupervisedRunner, WeightRamp
+from .unsupervised import N_CLASSES, UnsupervisedRunner, WeightRamp
 
 
 def load_data(cfg: Any) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def load_data(cfg: Any) -> dict[str, Any]:
         train = (train_x, train_y)
     else:
         train, n_classes = load_dataset(d.name, d.root, train=True, n=d.n_train, download=d.download,
-                                        grayscale=d.grayscale), 10
+                                        grayscale=d.grayscale), N_CLASSES  # MNIST, Fashion-MNIST, CIFAR-10
     if cfg.train.test and d.n_test != 0 and events:
         test_x, test_y, test_classes = load_events(d.name, d.root, train=False, n=d.n_test, download=d.download)
         test, n_classes = (test_x, test_y), max(n_classes, test_classes)
