@@ -293,3 +293,24 @@ connections:
     fs.run({"X": x[:1], "A": drive[:1]}, False)
     fs.run({"X": x[1:], "A": drive[1:]}, False)
     _assert_same(ref, fast, "after 30 steps")
+
+
+def test_in_place_row_updates_equal_accumulated_ones():
+    """At batch 1 a presynaptic spike's row is updated in place when no postsynaptic neuron
+    fired in the step (no mask, no eligibility); with an all-ones mask the same network takes
+    the accumulate-then-apply path. Both give the same weights bit for bit."""
+    direct, accumulated = _pair(DC_BINDSNET)
+    w0 = direct.connections["X_Ae"].w.clone()
+    conn = accumulated.connections["X_Ae"]
+    conn.mask = torch.ones_like(conn.w)  # flags & 4: the accumulating path, values unchanged (v * 1)
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(400, 1, direct.populations["X"].n, generator=g) < 0.3).view(400, 1, *direct.populations["X"].shape)
+    sims = FusedSimulator(direct, ["Ae"]), FusedSimulator(accumulated, ["Ae"])
+    fired = 0
+    for t in range(0, 400, 50):
+        counts = [s.run({"X": x[t:t + 50]}, True)["Ae"] for s in sims]
+        assert torch.equal(counts[0], counts[1])
+        fired += int(counts[0].sum())
+    assert fired > 0 and not torch.equal(direct.connections["X_Ae"].w, w0)
+    for name in direct.connections:
+        assert torch.equal(direct.connections[name].w, accumulated.connections[name].w), name

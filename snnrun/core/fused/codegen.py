@@ -369,7 +369,6 @@ def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
         prog.slot(f"{R}_last", "i64_3", lambda rule=rule: as_array(rule.last))
         prog.slot(f"{R}_tables", "f32_2", lambda rule=rule: as_array(rule.tables))
         given.update(dptr=f"{C}_dptr", dcol=f"{C}_dcol", ridx=f"{C}_ridx", rcnt=f"{C}_rcnt", pos0=f"{C}_pos0")
-    prog.call(_piece(source), _bind(prog, R, spec, given), "learn")
     # the increments: touched rows and columns (or listed entries), clamped, masked
     import math
 
@@ -385,6 +384,7 @@ def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
     prog.fixed(f"{R}_lohi", np.array([conn.wmin if math.isfinite(conn.wmin) else 0.0,
                                       conn.wmax if math.isfinite(conn.wmax) else 0.0], np.float32))
     prog.slot(f"{R}_flags", "int", lambda x, rule=rule, flags=flags: flags | (8 if rule.episode else 0), "call")
+    prog.call(_piece(source), _bind(prog, R, spec, given), "learn")  # (the dense piece reads lohi, flags)
     apply = {"dense": "apply_dense", "arrival": "apply_dense", "diag": "apply_diag", "patch": "apply_list"}[layout]
     lists = [f"{R}_rl", f"{R}_cl"] if layout != "patch" else []
     prog.lib(apply, [f"{C}_w", f"{R}_d_w", f"{R}_tr_row", f"{R}_tr_col", *lists, f"{R}_mask", f"{R}_elig",

@@ -105,6 +105,9 @@ def rule_piece(c: CompiledRule, layout: str, *, slow_pre: set, slow_post: set, s
     spec += [("tr_row", "b_1"), ("tr_col", "b_1" if layout != "patch" else "i64_1")]
     spec += [("rl", "i64_1"), ("cl", "i64_1")] if layout != "patch" else []
     spec += [("reward", "f32_1")]
+    direct = _direct(c, layout)
+    if direct:
+        spec += [("lohi", "f32_1"), ("flags", "int")]
     if layout == "patch":
         spec += [("pidx_p", "i32_2"), ("ptr", "i64_1"), ("ep", "i32_1"), ("el", "i32_1"),
                  ("c_out", "int"), ("P_", "int"), ("shared", "int")]
@@ -145,7 +148,11 @@ def rule_piece(c: CompiledRule, layout: str, *, slow_pre: set, slow_post: set, s
     if layout == "arrival":
         L += _arrival(c, rp, pre_ops, post_ops, coef, acc)
     else:
-        L += _events(c, rp, layout, pre_ops, "pre", coef, acc)
+        if direct:
+            L += ["direct = b1 - b0 == 1 and qcnt[b0] == 0 and (flags & 12) == 0",
+                  "lo = lohi[0] if flags & 1 else np.float32(-np.inf)",
+                  "hi = lohi[1] if flags & 2 else np.float32(np.inf)"]
+        L += _events(c, rp, layout, pre_ops, "pre", coef, acc, rp if direct else None)
         L += _events(c, rp, layout, post_ops, "post", coef, acc)
     if c.synapse or c.on_step:  # every synapse: synapse variables, on_step; lib's apply takes all rows
         cell = []
@@ -176,10 +183,34 @@ def _mark(side: str, me: str) -> list[str]:
             f"        {lst}[{lst}[{n}]] = {me}", f"        {lst}[{n}] += 1"]
 
 
-def _events(c: CompiledRule, rp: RulePrinter, layout: str, ops: list, side: str, coef: dict, acc: Any) -> list[str]:
-    """Event loops of ``on_pre`` (side 'pre') or ``on_post``."""
+def _direct(c: CompiledRule, layout: str) -> bool:
+    """Whether presynaptic events may update the weights in place (see :func:`_direct_rows`)."""
+    return (layout == "dense" and not c.synapse and not c.on_step and bool(c.on_pre)
+            and all(isinstance(op, Term) and op.target == "w" for op in c.on_pre))
+
+
+def _direct_rows(rp: RulePrinter, ops: list, coef: dict) -> list[str]:
+    """A presynaptic spike's row updated in place, for one sample, no postsynaptic spike in
+    the step, no mask and no eligibility (the ``direct`` flag): the very arithmetic of
+    accumulating the row's increment from 0 and applying it with the clamp (lib's apply),
+    without writing and re-reading the increment row."""
+    body = ["for j in range(n_post):", "    dv = np.float32(0.0)"]
+    body += [f"    dv = np.float32(dv + {rp.value(op, coef[id(op)])})" for _, op in ops]
+    body += ["    v = w[i, j] + dv", "    if v < lo:", "        v = lo", "    if v > hi:", "        v = hi", "    w[i, j] = v"]
+    return body
+
+
+def _events(c: CompiledRule, rp: RulePrinter, layout: str, ops: list, side: str, coef: dict, acc: Any,
+            direct: Optional[RulePrinter] = None) -> list[str]:
+    """Event loops of ``on_pre`` (side 'pre') or ``on_post``; ``direct``: the in-place branch
+    of :func:`_direct_rows` for presynaptic events."""
     if not ops:
         return []
+    if direct is not None:
+        inner = _events(c, rp, layout, ops, side, coef, acc)[2:]  # the body under the two loops
+        body = ["i = pidx[b, q]", "if direct:"] + indent(_direct_rows(rp, ops, coef), 4) + ["else:"] + indent(
+            [line[8:] for line in inner[1:]], 4)
+        return ["for b in range(b0, b1):", "    for q in range(pcnt[b]):"] + indent(body, 8)
     idx, cnt, me = ("pidx", "pcnt", "i") if side == PRE else ("qidx", "qcnt", "j")
     body = [f"{me} = {idx}[b, q]"]
     if layout == "patch" and side != PRE:
