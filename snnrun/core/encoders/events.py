@@ -91,7 +91,7 @@ class Events(Encoder):
 
     def stats(self) -> dict[str, float]:
         """Events binned so far: ``input_events``, and the fractions ``late`` (at or after
-        ``time_ms``, dropped) and ``merged`` (a second event of a neuron within one step)."""
+        ``T * dt``, dropped) and ``merged`` (a second event of a neuron within one step)."""
         if self.counts is None:
             return {}
         total, late, merged = (float(v) for v in self.counts.cpu())

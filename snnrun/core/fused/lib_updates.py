@@ -21,15 +21,20 @@ def _bounds(lohi, flags):
 
 
 @njit(inline="always")
+def _clamp(v, lo, hi):
+    """``v`` clamped to ``[lo, hi]`` (lower bound first); rule pieces' in-place rows use it too."""
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
+@njit(inline="always")
 def _add_row(wr, dr, lo, hi):
     """wr += dr clamped to [lo, hi]; dr = 0 (two arrays only: the loop vectorises)."""
     for j in range(wr.shape[0]):
-        v = wr[j] + dr[j]
-        if v < lo:
-            v = lo
-        if v > hi:
-            v = hi
-        wr[j] = v
+        wr[j] = _clamp(wr[j] + dr[j], lo, hi)
         dr[j] = 0.0
 
 

@@ -50,7 +50,7 @@ def piece_source(spec: list[tuple[str, str]], body: list[str]) -> str:
     lines = prologue(spec) + body
     lib = library().__name__
     return ("import numpy as np\nfrom numba import njit\nfrom snnrun.core.fused.fnptr import view\n"
-            f"from {lib} import draw, site_key, step_key\n\n\n"
+            f"from {lib} import _bounds, _clamp, draw, site_key, step_key\n\n\n"
             '@njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)\n'
             "def piece(t, learning, seed, b0, b1, P, S, I, a):\n" + "\n".join(indent(lines, 4)) + "\n")
 

@@ -149,9 +149,7 @@ def rule_piece(c: CompiledRule, layout: str, *, slow_pre: set, slow_post: set, s
         L += _arrival(c, rp, pre_ops, post_ops, coef, acc)
     else:
         if direct:
-            L += ["direct = b1 - b0 == 1 and qcnt[b0] == 0 and (flags & 12) == 0",
-                  "lo = lohi[0] if flags & 1 else np.float32(-np.inf)",
-                  "hi = lohi[1] if flags & 2 else np.float32(np.inf)"]
+            L += ["direct = b1 - b0 == 1 and qcnt[b0] == 0 and (flags & 12) == 0", "lo, hi = _bounds(lohi, flags)"]
         L += _events(c, rp, layout, pre_ops, "pre", coef, acc, rp if direct else None)
         L += _events(c, rp, layout, post_ops, "post", coef, acc)
     if c.synapse or c.on_step:  # every synapse: synapse variables, on_step; lib's apply takes all rows
@@ -196,7 +194,7 @@ def _direct_rows(rp: RulePrinter, ops: list, coef: dict) -> list[str]:
     without writing and re-reading the increment row."""
     body = ["for j in range(n_post):", "    dv = np.float32(0.0)"]
     body += [f"    dv = np.float32(dv + {rp.value(op, coef[id(op)])})" for _, op in ops]
-    body += ["    v = w[i, j] + dv", "    if v < lo:", "        v = lo", "    if v > hi:", "        v = hi", "    w[i, j] = v"]
+    body += ["    w[i, j] = _clamp(w[i, j] + dv, lo, hi)"]
     return body
 
 
