@@ -211,6 +211,7 @@ class UnsupervisedRunner:
             epochs = f" (epoch {epoch + 1}/{cfg.train.epochs})" if cfg.train.epochs > 1 else ""
             with self._bar(n, self._phase("train") + epochs, initial=p.sample) as bar:
                 t_start, n_timed = time.perf_counter(), 0
+                in_window = sum(len(c) for c in p.window_counts)  # samples in the window (O(1) per batch below)
                 while p.sample < n:
                     if self.ramp is not None:
                         self.ramp.apply((epoch * n + p.sample) / (cfg.train.epochs * n))
@@ -223,14 +224,15 @@ class UnsupervisedRunner:
                     p.sample += len(idx)
                     p.seen += len(idx)
                     n_timed += len(idx)
+                    in_window += len(idx)
                     if bar is not None:
                         bar.update(len(idx))
-                    if sum(len(c) for c in p.window_counts) >= interval or p.sample >= n:
+                    if in_window >= interval or p.sample >= n:
                         ips = n_timed / max(time.perf_counter() - t_start, 1e-9)
                         self._check_finite(quick=False, where=f"by sample {p.seen}")
                         self._update_labels(torch.cat(p.window_counts), torch.cat(p.window_labels), ips, bar)
                         p.window_counts, p.window_labels = [], []
-                        t_start, n_timed = time.perf_counter(), 0
+                        t_start, n_timed, in_window = time.perf_counter(), 0, 0
                     if (p.seen % cfg.train.checkpoint_every < bs or self.stop_signal
                             or time.monotonic() - self._saved_at >= 60.0 * cfg.train.checkpoint_minutes):
                         self.checkpoint()

@@ -314,3 +314,31 @@ def test_in_place_row_updates_equal_accumulated_ones():
     assert fired > 0 and not torch.equal(direct.connections["X_Ae"].w, w0)
     for name in direct.connections:
         assert torch.equal(direct.connections[name].w, accumulated.connections[name].w), name
+
+
+def test_delay_rows_equal_grouped_delays(monkeypatch):
+    """Per-synapse delays of up to ROW_DELAYS_MAX steps propagate as masked weight rows
+    (prop_delays_rows), longer ones by (pre, delay) groups (prop_delays). Same additions in
+    the same order: states and weights bit for bit, over presentations with learning
+    (weights read at arrival) and a carried-over delay line."""
+    import snnrun.core.fused.codegen as cg
+
+    rows, groups = _pair(DC_PAPER, dt=0.5)
+    assert rows.connections["X_Ae"].max_delay + 1 <= cg.ROW_DELAYS_MAX
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(300, 1, 64, generator=g) < 0.2).view(300, 1, 1, 8, 8)
+    sim_rows, sim_groups = FusedSimulator(rows, ["Ae"]), FusedSimulator(groups, ["Ae"])
+    assert "prop_delays_rows" in sim_rows.source(["X"])
+    first = sim_rows.run({"X": x[:60]}, True)["Ae"]  # its program is built (and kept) with rows
+    monkeypatch.setattr(cg, "ROW_DELAYS_MAX", 0)
+    assert "prop_delays_rows" not in sim_groups.source(["X"])
+    assert torch.equal(first, sim_groups.run({"X": x[:60]}, True)["Ae"])
+    fired = int(first.sum())
+    for t in range(60, 300, 60):
+        a, b = sim_rows.run({"X": x[t:t + 60]}, True)["Ae"], sim_groups.run({"X": x[t:t + 60]}, True)["Ae"]
+        assert torch.equal(a, b)
+        fired += int(a.sum())
+    assert fired > 0
+    sa, sb = _state(rows), _state(groups)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key

@@ -122,6 +122,30 @@ def test_conductance_lif_first_steps_by_hand():
     assert pop.v.item() == pytest.approx(v2, abs=1e-5)
 
 
+def test_conductance_lif_without_conductance_is_the_leak_bit_for_bit():
+    """With g_e = g_i = 0 the exact step has g = 1 and v_inf = v_rest, so it is the leak
+    ``v <- v_rest + (v - v_rest) exp(-dt / tau)``: the model takes that branch (no exp or
+    division per neuron); the values equal the general formula's in float32, bit for bit,
+    and a pulse returns to the general formula until the conductance has decayed to 0."""
+    import numpy as np
+
+    from snnrun.core.neurons import LIF, LIFParams
+
+    dt, tau = 0.5, 100.0
+    pop = LIF(LIFParams(n=3, synapse="conductance", tau_mem_ms=tau, v_thresh_mv=0.0, refrac_ms=0.0), dt=dt)
+    pop.allocate(1)
+    pop.v.copy_(torch.tensor([[-50.0, -60.0, -80.0]]))
+    v = pop.v.numpy().astype(np.float32).copy()
+    e, rest = np.exp(np.float32(1.0) * np.float32(-(dt / tau))), np.float32(-65.0)
+    for _ in range(40):
+        pop.step(torch.zeros(1, 3), torch.zeros(1, 3))
+        v = rest + (v - rest) * e  # the general formula with g = 1, v_inf = v_rest
+        assert np.array_equal(pop.v.numpy(), v)
+    assert float(pop.v[0, 0]) == pytest.approx(-65.0 + 15.0 * math.exp(-40 * dt / tau), abs=1e-4)
+    pop.step(torch.tensor([[0.5, 0.0, 0.0]]), torch.zeros(1, 3))  # a pulse: above the leak
+    assert float(pop.v[0, 0]) > float(rest + (v[0, 0] - rest) * e) + 1e-3
+
+
 @pytest.mark.parametrize("integration,excess_exc,excess_inh", [("exact", 1.0, 1.0), ("euler", 1.0, 1.0),
                                                                 ("held", 1.27, 1.13)])
 @pytest.mark.parametrize("receptor", ["exc", "inh"])

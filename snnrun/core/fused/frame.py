@@ -41,6 +41,7 @@ class Frame:
                 self.I[k] = int(s.get(None))
         self._int_calls = [(k, s) for k, s in enumerate(self.ints) if s.when == "call"]
         self._scratch_key: tuple = ()
+        self._spare: dict[int, dict[tuple, np.ndarray]] = {}  # scratch of the previous shape, for reuse
 
     def _set(self, k: int, arr: np.ndarray) -> None:
         slot = self.arrays[k]
@@ -64,7 +65,13 @@ class Frame:
             for k, s in self._scratch:
                 shape = tuple(s.get(x))
                 if self.keep[k] is None or self.keep[k].shape != shape:
-                    self._set(k, np.zeros(shape, NP_KINDS[s.kind.split("_")[0]]))
+                    # the last two shapes are kept: a presentation and its rest alternate
+                    spare = self._spare.setdefault(k, {})
+                    arr = spare.pop(shape, None)
+                    if self.keep[k] is not None:
+                        spare.clear()
+                        spare[self.keep[k].shape] = self.keep[k]
+                    self._set(k, np.zeros(shape, NP_KINDS[s.kind.split("_")[0]]) if arr is None else arr)
             self._scratch_key = key
         for k, s in self._per_call:
             if x.learn or not s.name.startswith("r"):  # rules' values only while learning

@@ -220,6 +220,34 @@ def prop_delays(t, learning, seed, b0, b1, P, S, I, a):
 
 
 @njit(**OPTS)
+def prop_delays_rows(t, learning, seed, b0, b1, P, S, I, a):
+    """[ridx, rcnt, dl u8_2, w, out; int pos0]: per-synapse delays ``dl[i, j]`` (< 256 steps):
+    for every age d of the delay line, each spike of that age adds its weight row where the
+    synapse's delay is d.  The additions into ``out[b, j]`` come in the order of
+    ``prop_delays`` (age, then spike), and a synapse of another delay adds ``-0.0`` (the
+    identity of float addition): the currents are bit-identical, with a row loop that
+    vectorises instead of a gather per synapse."""
+    ridx, rcnt = view(P, S, a[0], "i32_3"), view(P, S, a[1], "i32_2")
+    dl, w, out = view(P, S, a[2], "u8_2"), view(P, S, a[3], "f32_2"), view(P, S, a[4], "f32_2")
+    L = ridx.shape[0]
+    n = w.shape[1]
+    p0 = (I[a[5]] + t) % L
+    for b in range(b0, b1):
+        o = out[b]
+        for d in range(L):
+            slot = p0 - d
+            if slot < 0:
+                slot += L
+            dd = np.uint8(d)
+            for q in range(rcnt[slot, b]):
+                i = ridx[slot, b, q]
+                wr = w[i]
+                dr = dl[i]
+                for j in range(n):
+                    o[j] += wr[j] if dr[j] == dd else np.float32(-0.0)
+
+
+@njit(**OPTS)
 def prop_patch(t, learning, seed, b0, b1, P, S, I, a):
     """[idx, cnt, ptr i64_1, ep i32_1, el i32_1, w f32_1, out; ints c_out, P, shared]:
     conv2d (shared: entry p of channel co at ``co P + p``) or local (``(l P + p) c_out + co``):

@@ -16,6 +16,9 @@ Conductance-based (``synapse: conductance``, the Diehl & Cook 2015 paper)::
     gbar = g tau/dt (1 - exp(-dt/tau)) (v held while refractory):
         g = 1 + gbar_e + gbar_i ;  v_inf = (v_rest + gbar_e E_exc + gbar_i E_inh) / g
         v <- v_inf + (v - v_inf) exp(-g dt / tau_mem_ms)
+    (with no conductance, g = 1 and v_inf = v_rest: the leak alone, ``exp(-dt / tau_mem_ms)``
+    computed once; the same float32 value wherever expf rounds correctly, and no exp or
+    division per neuron and step while a neuron receives nothing)
     g_e <- g_e exp(-dt/tau_ge_ms) ;  g_i <- g_i exp(-dt/tau_gi_ms)   (flushed to 0 below 1e-30)
 
   The step is stable for any conductance (forward Euler is not), and an input pulse w
@@ -65,9 +68,12 @@ if active:
     else:
         gem = ge * ge_mean
         gim = gi * gi_mean
-        g = 1.0 + gem + gim
-        vinf = (v_rest_mv + gem * e_exc_mv + gim * e_inh_mv) / g
-        v = vinf + (v - vinf) * exp(g * neg_dt_over_tau)
+        if gem == 0.0 and gim == 0.0:
+            v = (v - v_rest_mv) * decay + v_rest_mv
+        else:
+            g = 1.0 + gem + gim
+            vinf = (v_rest_mv + gem * e_exc_mv + gim * e_inh_mv) / g
+            v = vinf + (v - vinf) * exp(g * neg_dt_over_tau)
 ge = ge * ge_decay
 if abs(ge) < 1e-30:
     ge = 0.0
