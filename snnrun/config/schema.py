@@ -57,6 +57,7 @@ class TrainConfig:
     max_retries: int = 10
     assign_pass: bool = False
     assign_n: Optional[int] = None
+    eval_streams: int = 1  # learning-off passes (assign, test) in this many parallel parts (snnrun.run.streams)
     test: bool = True
     checkpoint_every: int = 10000
     checkpoint_minutes: float = 5.0
@@ -84,6 +85,8 @@ class TrainConfig:
         check(self.checkpoint_minutes > 0, "checkpoint_minutes", f"must be > 0, got {self.checkpoint_minutes}")
         check(0 < self.live_budget <= 1, "live_budget", f"must be in (0, 1], got {self.live_budget}")
         check(self.assign_n is None or self.assign_n > 0, "assign_n", f"must be > 0 or null, got {self.assign_n}")
+        check(isinstance(self.eval_streams, int) and self.eval_streams >= 1, "eval_streams",
+              f"must be an integer >= 1, got {self.eval_streams!r}")
         check(self.supervise_current >= 0, "supervise_current", f"must be >= 0, got {self.supervise_current}")
         check(math.isfinite(self.supervise_others), "supervise_others", f"must be a finite number, got {self.supervise_others}")
         check(not self.readout_eval or self.assign_pass or self.kind != "unsupervised", "readout_eval",

@@ -35,10 +35,11 @@ class TorchSimulator:
     def __init__(self, net: Network, counted: Sequence[str]):
         self.net = net
         self.counter = SpikeCounter(counted)
+        self.seeds: Optional[torch.Generator] = None  # presentation seeds from here (None: torch's global RNG)
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
-        seed = presentation_seed()
+        seed = presentation_seed(self.seeds)
         names = list(self.net.populations)
         inputs = {k: v.draw(seed, input_stream(names.index(k))) if isinstance(v, BernoulliTrain) else v
                   for k, v in inputs.items()}

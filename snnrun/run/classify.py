@@ -95,6 +95,19 @@ class UnsupervisedTask(Task):
         self.result: dict[str, Any] = {}
         self.live = LivePlots(run.tracker, cfg.train.live_plots, cfg.train.live_budget)
         self.runner.on_interval = lambda step: self.live.maybe(step, self._live_images)
+        if cfg.train.eval_streams > 1:
+            if hasattr(encoder, "counts"):
+                raise ConfigError("train.eval_streams", f"the {cfg.encoder['kind']} encoder counts what it bins across "
+                                  "presentations, which parallel streams would race on; use 1")
+            self.runner.replicate = self._replica
+
+    def _replica(self) -> tuple[Any, Any]:
+        """A copy of the network (weights and slow state; fast state at rest) and its simulator,
+        for a parallel stream of a learning-off pass (snnrun.run.streams)."""
+        cfg = self.run.cfg
+        net = build_network(cfg.network, dt_ms=cfg.dt_ms, device=self.run.device, seed=cfg.seed)
+        net.load_state_dict(self.net.state_dict())
+        return net, make_backend(net, [cfg.train.exc_population], self.backend, self.run.device)
 
     def _live_images(self) -> dict[str, Any]:
         """The receptive fields of the input -> excitatory connection and the label assignments."""

@@ -30,6 +30,7 @@ from ..core.network import SimulationError
 from ..core.encoders import BernoulliTrain, Encoder
 from . import evaluation as ev
 from .signals import check_stop
+from .streams import collect_streams
 
 N_CLASSES = 10
 
@@ -105,6 +106,7 @@ class UnsupervisedRunner:
         self.on_interval: Optional[Callable[[int], None]] = None  # after each update interval (live plots)
         self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (signals.stop_on_signals)
         self.presentations = 0  # batches presented, retries (train.min_spikes) included
+        self.replicate: Optional[Callable[[], tuple[Network, Any]]] = None  # (network, simulator) copies (streams)
         self._saved_at = time.monotonic()  # the last checkpoint (train.checkpoint_minutes)
 
     # --------------------------------------------------------------- presenting
@@ -159,23 +161,38 @@ class UnsupervisedRunner:
             self._rest_input = BernoulliTrain(torch.zeros(shape, device=self.device), self.rest_steps)
         self.sim.run({self.inp: self._rest_input}, learning=learning)
 
-    def collect(self, images: torch.Tensor, learning: bool, desc: str, on_batch=None) -> tuple[torch.Tensor, float]:
-        """Present ``images`` in batches; return (counts [N, n] on CPU, images per second)."""
-        t0, p0 = time.perf_counter(), self.presentations
-        d = self.cfg.data
+    def collect(self, images: torch.Tensor, learning: bool, desc: str) -> tuple[torch.Tensor, float]:
+        """Present ``images`` in batches (learning off: in ``train.eval_streams`` parallel
+        parts, :mod:`.streams`); return (counts [N, n] on CPU, images per second)."""
+        t0 = time.perf_counter()
+        streams = 1 if learning else min(self.cfg.train.eval_streams, len(images))
+        with self._bar(len(images), self._phase(desc)) as bar:  # closed (cleared) however the phase ends
+            tick = (lambda n: None) if bar is None else bar.update
+            if streams > 1:
+                counts, presented, batches = collect_streams(self, images, bar, streams)
+            else:
+                counts, presented, batches = self.present_all(images, learning, tick)
+        check_stop(self)
+        self.presentations_per_batch = presented / max(batches, 1)  # 1 + retries
+        return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
+
+    def present_all(self, images: torch.Tensor, learning: bool, tick: Callable[[int], None],
+                    owner: Any = None) -> tuple[torch.Tensor, int, int]:
+        """Present ``images`` batch by batch; return (counts [N, n] on CPU, presentations,
+        batches).  Stops early when a signal asked ``owner`` (default: this runner) to stop."""
+        owner = self if owner is None else owner
+        p0, d = self.presentations, self.cfg.data
         # learning off, samples are independent: a larger batch spreads over the cores
         bs = d.batch_size if learning else (d.eval_batch_size or d.batch_size)
         out = []
-        with self._bar(len(images), self._phase(desc)) as bar:  # closed (cleared) however the phase ends
-            for i in range(0, len(images), bs):
-                x = images[i:i + bs].to(self.device, non_blocking=True)
-                out.append(self.present(x, learning).cpu())
-                if bar is not None:
-                    bar.update(len(x))
-                check_stop(self)
+        for i in range(0, len(images), bs):
+            x = images[i:i + bs].to(self.device, non_blocking=True)
+            out.append(self.present(x, learning).cpu())
+            tick(len(x))
+            if owner.stop_signal:
+                break
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
-        self.presentations_per_batch = (self.presentations - p0) / max(len(out), 1)  # 1 + retries
-        return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
+        return counts, self.presentations - p0, len(out)
 
     def _phase(self, name: str) -> str:
         """``2/3 assign labels``: the phase's place among this run's phases."""

@@ -50,6 +50,7 @@ CASES = [
     ("zero_epochs", ["train.epochs=0"], "train.epochs"),
     ("zero_update_interval", ["train.update_interval=0"], "train.update_interval"),
     ("negative_min_spikes", ["train.min_spikes=-1"], "train.min_spikes"),
+    ("zero_eval_streams", ["train.eval_streams=0"], "train.eval_streams"),
     ("unknown_exc_population", ["train.exc_population=Zz"], "Zz"),
     ("missing_checkpoint", ["resume={tmp}/nothing/checkpoint.pt"], "nothing/checkpoint.pt"),
     ("corrupt_checkpoint", ["resume={tmp}/corrupt.pt"], "corrupt.pt"),

@@ -50,6 +50,7 @@ def test_nmnist_stdp_runs_on_recordings_in_tonics_format(tmp_path):
     (["encoder=poisson"], "snnrun: error: encoder.kind: 'poisson' cannot encode data.name=nmnist: event data sets need "
                           "encoder=events"),
     (["train.min_spikes=5"], "snnrun: error: train.min_spikes: re-presents a sample at a higher input rate"),
+    (["train.eval_streams=2"], "snnrun: error: train.eval_streams: the events encoder counts what it bins"),
 ])
 def test_nmnist_mistakes_are_one_line(tmp_path, args, message):
     if args[0] != "data.download=false":

@@ -11,6 +11,10 @@ from snnrun.core.simulate import make_simulator
 from snnrun.run.unsupervised import UnsupervisedRunner
 
 
+NET = {"populations": {"X": {"kind": "input", "n": 6}, "E": {"kind": "lif", "n": 5, "refrac_ms": 2.0}},
+       "connections": {"XE": {"kind": "dense", "source": "X", "target": "E", "weight": "0.5 + 3 * U(0, 1)"}}}
+
+
 def runner(eval_batch_size, backend):
     class Cfg:
         seed = 0
@@ -21,12 +25,10 @@ def runner(eval_batch_size, backend):
         class train:
             supervise_current, supervise_others, min_spikes, max_retries, rest_ms = 0.0, 0.0, 0, 0, 0.0
             exc_population, input_population, progress = "E", "X", False
-            assign_pass = False
+            assign_pass, eval_streams = False, 1
 
     Cfg.data.eval_batch_size = eval_batch_size
-    net = build_network({"populations": {"X": {"kind": "input", "n": 6}, "E": {"kind": "lif", "n": 5, "refrac_ms": 2.0}},
-                         "connections": {"XE": {"kind": "dense", "source": "X", "target": "E",
-                                                "weight": "0.5 + 3 * U(0, 1)"}}}, seed=0)
+    net = build_network(NET, seed=0)
     enc = build_encoder({"kind": "rank_order", "time_ms": 30.0})
     presented = []
     sim = make_simulator(net, ["E"], backend)
@@ -37,7 +39,15 @@ def runner(eval_batch_size, backend):
         return run(inputs, **kw)
 
     sim.run = spy
-    return UnsupervisedRunner(Cfg, net, enc, sim, {}, lambda m, s: None), presented
+    r = UnsupervisedRunner(Cfg, net, enc, sim, {}, lambda m, s: None)
+
+    def replicate():
+        twin = build_network(NET, seed=5)  # other initial weights, replaced by the trained ones
+        twin.load_state_dict(net.state_dict())
+        return twin, make_simulator(twin, ["E"], backend)
+
+    r.replicate = replicate
+    return r, presented
 
 
 def test_learning_off_passes_batch_without_changing_any_sample():
@@ -60,3 +70,19 @@ def test_retries_are_counted_as_presentations():
     counts, _ = r.collect(torch.rand(3, 6), learning=False, desc="test")
     assert counts.sum() == 0 and r.presentations == 8 and r.presentations_per_batch == 4.0
     assert sizes == [2, 2, 2, 2, 1, 1, 1, 1]
+
+
+def test_parallel_streams_give_every_sample_its_serial_counts():
+    """``train.eval_streams``: the pass cut into 3 contiguous parts on network replicas in
+    threads; with the state reset between samples and a deterministic encoder every sample's
+    counts equal the serial pass's, in order, on both backends; presentations add up."""
+    x = torch.rand(8, 6, generator=torch.Generator().manual_seed(2))
+    for backend in ("torch", "auto"):
+        serial, _ = runner(None, backend)
+        par, sizes = runner(None, backend)
+        par.cfg.train.eval_streams = 3
+        c1, _ = serial.collect(x, learning=False, desc="test")
+        c3, _ = par.collect(x, learning=False, desc="test")
+        assert c1.sum() > 0 and torch.equal(c1, c3), backend
+        assert sizes == [1, 1]  # the first part (samples 0-1) on the spied simulator; 2-4 and 5-7 on replicas
+        assert par.presentations_per_batch == 1.0 and par.sim.seeds is None

@@ -64,6 +64,7 @@ class FusedSimulator:
         self._frames: dict[tuple, Frame] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
+        self.seeds: Optional[torch.Generator] = None  # presentation seeds from here (None: torch's global RNG)
 
     def program(self, inputs: tuple) -> Program:
         """The program for inputs ``((population, prob | u8_3 | f32_3), ...)``."""
@@ -126,7 +127,7 @@ class FusedSimulator:
         F, A, n_setup, n_step = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))
         for pop in net.populations.values():
             pop.learning = learn
-        seed = presentation_seed()
+        seed = presentation_seed(self.seeds)
         run = library().run
         chunks = self._chunks(batch, learn, frame.prog)
         args = (F, frame.P, frame.S, frame.I, A, n_setup, n_step)

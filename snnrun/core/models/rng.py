@@ -57,9 +57,9 @@ def input_stream(k: int) -> int:
     return 2 * k + 2
 
 
-def presentation_seed() -> int:
-    """The seed of one presentation, drawn from torch's global (CPU) RNG."""
-    return int(torch.randint(0, 2**31 - 1, (1,)))
+def presentation_seed(generator: "torch.Generator | None" = None) -> int:
+    """The seed of one presentation, drawn from ``generator`` (default: torch's global CPU RNG)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
 
 def site_keys(batch: int, n: int, device: torch.device) -> torch.Tensor:

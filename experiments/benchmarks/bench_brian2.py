@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""snnrun against Brian2 on Diehl & Cook's training protocol, the same images, one run.
+
+The network (written here from the paper's equations, dt 0.5 ms, 784 Poisson inputs at
+pixel/4 Hz, ``n`` conductance-based excitatory neurons with adaptive thresholds, ``n``
+inhibitory ones, one-to-one Ae -> Ai (10.4), all-but-self Ai -> Ae (17.0), input synapses
+with delays uniform in [0, 10] ms and triplet STDP (nu_pre 1e-4, nu_post 1e-2, traces 20 /
+20 / 40 ms)) is trained on the first images of MNIST's training set:
+
+* ``snnrun``: ``+experiment=diehl_cook n_neurons=N``, the runner's presentation (350 ms,
+  150 ms rest, +32 Hz and shown again while Ae fires fewer than 5 spikes, weights
+  normalised to 78 per neuron), fused kernel, batch 1.
+* ``brian2-runtime``: Brian2's runtime mode (Cython code generation), the same protocol as
+  a Python loop over images (normalisation in numpy, ``run(350 ms)``, ``run(150 ms)``,
+  retries), as in the Brian2 reproduction of the paper (brian2's examples/frompapers).
+* ``brian2-standalone``: Brian2's C++ standalone mode, the images as one run with the rates
+  in a ``TimedArray`` (350 ms on, 150 ms off).  A standalone run cannot stop between images,
+  so it does *less* work than the protocol: no normalisation and no re-presentations.  The
+  compile time is excluded (timed separately); the figure is the C++ program's run.
+
+    pip install -e '.[brian2]'
+    python experiments/benchmarks/bench_brian2.py --n-images 100 --json out.json
+
+Prints images per second per side and the ratio snnrun / the fastest Brian2 mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402
+
+DT_MS, ON_MS, OFF_MS, MIN_SPIKES, STEP_HZ, NORM = 0.5, 350.0, 150.0, 5, 32.0, 78.0
+
+
+def images(n: int, offset: int = 0) -> np.ndarray:
+    """The first ``offset + n`` MNIST training images as [N, 784] floats in [0, 255]."""
+    from snnrun.integrations.datasets import load_dataset
+
+    x, _ = load_dataset("mnist", os.environ.get("SNNRUN_DATA_DIR"), n=offset + n, download=False)
+    x = x.reshape(len(x), -1).double().numpy()
+    return x * 255.0 if x.max() <= 1.0 else x
+
+
+def snnrun_side(x: np.ndarray, n_neurons: int, warmup: int) -> dict:
+    import torch
+    from hydra import compose, initialize_config_module
+
+    from snnrun.build import build_encoder, build_network
+    from snnrun.core.simulate import make_simulator
+    from snnrun.run.job import validate
+    from snnrun.run.unsupervised import UnsupervisedRunner
+
+    with initialize_config_module("snnrun.configs", version_base="1.3"):
+        cfg = compose("config", overrides=["+experiment=diehl_cook", f"n_neurons={n_neurons}", "device=cpu"])
+    typed, _ = validate(cfg)
+    torch.manual_seed(0)
+    net = build_network(typed.network, dt_ms=typed.dt_ms, device="cpu", seed=typed.seed)
+    encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
+    sim = make_simulator(net, [typed.train.exc_population], "numba")
+    runner = UnsupervisedRunner(typed, net, encoder, sim, data={}, log=lambda m, s: None)
+    net.train(True)
+    xs = torch.tensor(x / 255.0, dtype=torch.float32).view(len(x), 1, 28, 28)
+    for k in range(warmup):
+        runner.present(xs[k:k + 1], True)
+    p0, t0 = runner.presentations, time.perf_counter()
+    for k in range(warmup, len(x)):
+        runner.present(xs[k:k + 1], True)
+    secs = time.perf_counter() - t0
+    n = len(x) - warmup
+    return {"images": n, "seconds": secs, "images_per_s": n / secs,
+            "presentations_per_image": (runner.presentations - p0) / n}
+
+
+def brian2_network(b2, n: int, rates):
+    """The paper's network in Brian2 (equations as in the module docstring)."""
+    ms, mV = b2.ms, b2.mV
+    exc = b2.NeuronGroup(n, """
+        dv/dt = ((-65*mV - v) + ge * (0*mV - v) + gi * (-100*mV - v)) / (100*ms) : volt (unless refractory)
+        dge/dt = -ge / (1*ms) : 1
+        dgi/dt = -gi / (2*ms) : 1
+        dtheta/dt = -theta / (1e7*ms) : volt
+        dtimer/dt = 0.1 : second
+        """, threshold="v > (theta - 20*mV - 52*mV) and timer > 5*ms", reset="v = -65*mV; theta += 0.05*mV; timer = 0*ms",
+        refractory=5 * ms, method="euler")
+    exc.v, exc.theta = -105 * mV, 20 * mV
+    inh = b2.NeuronGroup(n, """
+        dv/dt = ((-60*mV - v) + ge * (0*mV - v) + gi * (-85*mV - v)) / (10*ms) : volt (unless refractory)
+        dge/dt = -ge / (1*ms) : 1
+        dgi/dt = -gi / (2*ms) : 1
+        """, threshold="v > -40*mV", reset="v = -45*mV", refractory=2 * ms, method="euler")
+    inh.v = -100 * mV
+    inp = b2.PoissonGroup(784, rates=rates)
+    s_in = b2.Synapses(inp, exc, """
+        w : 1
+        post2before : 1
+        dpre/dt = -pre / (20*ms) : 1 (event-driven)
+        dpost1/dt = -post1 / (20*ms) : 1 (event-driven)
+        dpost2/dt = -post2 / (40*ms) : 1 (event-driven)
+        """, on_pre="ge_post += w; pre = 1.; w = clip(w - 0.0001 * post1, 0, 1.0)",
+        on_post="post2before = post2; w = clip(w + 0.01 * pre * post2before, 0, 1.0); post1 = 1.; post2 = 1.")
+    s_in.connect(True)
+    s_in.delay = "rand() * 10*ms"
+    s_in.w = "(rand() + 0.01) * 0.3"
+    s_ei = b2.Synapses(exc, inh, on_pre="ge_post += 10.4")
+    s_ei.connect(j="i")
+    s_ie = b2.Synapses(inh, exc, on_pre="gi_post += 17.0")
+    s_ie.connect("i != j")
+    mon = b2.SpikeMonitor(exc)
+    return b2.Network(exc, inh, inp, s_in, s_ei, s_ie, mon), inp, s_in, mon
+
+
+def brian2_runtime(x: np.ndarray, n_neurons: int, warmup: int) -> dict:
+    import brian2 as b2
+
+    b2.prefs.codegen.target = "cython"
+    b2.defaultclock.dt = DT_MS * b2.ms
+    b2.seed(0)
+    net, inp, s_in, mon = brian2_network(b2, n_neurons, 0 * b2.Hz)
+    net.run(0 * b2.ms)  # compiles
+    presentations, t0 = 0, None
+    for k in range(len(x)):
+        if k == warmup:
+            presentations, t0 = 0, time.perf_counter()
+        w = np.asarray(s_in.w[:]).reshape(784, n_neurons)  # connect(True): pre-major order
+        s_in.w[:] = (w * (NORM / w.sum(0))).reshape(-1)
+        boost = 0.0
+        while True:
+            presentations += 1
+            before = np.asarray(mon.count[:]).copy()
+            inp.rates = x[k] / 4.0 * (1.0 + boost * STEP_HZ / 63.75) * b2.Hz  # +32 Hz at the brightest pixel
+            net.run(ON_MS * b2.ms)
+            fired = int((np.asarray(mon.count[:]) - before).sum())
+            inp.rates = 0 * b2.Hz
+            net.run(OFF_MS * b2.ms)
+            if fired >= MIN_SPIKES:
+                break
+            boost += 1.0
+    secs = time.perf_counter() - t0
+    n = len(x) - warmup
+    return {"images": n, "seconds": secs, "images_per_s": n / secs, "presentations_per_image": presentations / n}
+
+
+def brian2_standalone(x: np.ndarray, n_neurons: int, threads: int) -> dict:
+    import brian2 as b2
+
+    out = tempfile.mkdtemp(prefix="brian2-standalone-")
+    b2.set_device("cpp_standalone", build_on_run=False, directory=out)
+    b2.prefs.devices.cpp_standalone.openmp_threads = threads
+    b2.defaultclock.dt = DT_MS * b2.ms
+    b2.seed(0)
+    slots = int(round((ON_MS + OFF_MS) / 50.0))  # 50 ms rows: 7 on, 3 off per image
+    table = np.zeros((len(x) * slots, 784))
+    for k in range(len(x)):
+        table[k * slots:k * slots + int(ON_MS / 50.0)] = x[k] / 4.0
+    rates = b2.TimedArray(table * b2.Hz, dt=50 * b2.ms)
+    net, inp, s_in, mon = brian2_network(b2, n_neurons, "rates(t, i)")
+    net.run(len(x) * (ON_MS + OFF_MS) * b2.ms, namespace={"rates": rates})
+    t0 = time.perf_counter()
+    b2.device.build(directory=out, compile=True, run=False)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    b2.device.run(directory=out)
+    secs = time.perf_counter() - t0
+    b2.device.reinit()
+    b2.set_device("runtime")
+    return {"images": len(x), "seconds": secs, "images_per_s": len(x) / secs, "compile_s": compile_s,
+            "openmp_threads": threads, "presentations_per_image": 1.0}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n-images", type=int, default=100, help="timed training images per side")
+    ap.add_argument("--warmup", type=int, default=5, help="images before the timed ones (runtime sides)")
+    ap.add_argument("--n-neurons", type=int, default=100)
+    ap.add_argument("--sides", default="snnrun,brian2-runtime,brian2-standalone")
+    ap.add_argument("--standalone-threads", default="1,2", help="OpenMP threads tried for standalone")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    sides = a.sides.split(",")
+    if any(s.startswith("brian2") for s in sides):
+        try:
+            import brian2  # noqa: F401
+        except ImportError as exc:
+            sys.exit(f"error: Brian2 is not importable ({exc}); pip install -e '.[brian2]'")
+    C.set_threads(1)
+    env = C.environment(1)
+    C.print_env(env)
+    x = images(a.n_images, a.warmup)
+    res: dict = {}
+    if "snnrun" in sides:
+        res["snnrun"] = snnrun_side(x, a.n_neurons, a.warmup)
+    if "brian2-runtime" in sides:
+        res["brian2-runtime"] = brian2_runtime(x, a.n_neurons, a.warmup)
+    if "brian2-standalone" in sides:
+        for th in C.parse_ints(a.standalone_threads):
+            res[f"brian2-standalone-{th}t"] = brian2_standalone(x[a.warmup:], a.n_neurons, th)
+    rows = [[k, v["images"], C.fmt(v["seconds"]), C.fmt(v["images_per_s"]), C.fmt(v["presentations_per_image"]),
+             C.fmt(v.get("compile_s"))] for k, v in res.items()]
+    C.print_table(["side", "images", "seconds", "img/s", "presentations/img", "compile s"], rows)
+    brian = [v["images_per_s"] for k, v in res.items() if k.startswith("brian2")]
+    if "snnrun" in res and brian:
+        ratio = res["snnrun"]["images_per_s"] / max(brian)
+        print(f"snnrun / fastest Brian2 mode: {ratio:.1f}x")
+        res["ratio_to_fastest_brian2"] = ratio
+    C.write_json(a.json, {"env": env, "n_neurons": a.n_neurons, "results": res})
+
+
+if __name__ == "__main__":
+    main()
