@@ -18,8 +18,12 @@ with delays uniform in [0, 10] ms and triplet STDP (nu_pre 1e-4, nu_post 1e-2, t
   so it does *less* work than the protocol: no normalisation and no re-presentations.  The
   compile time is excluded (timed separately); the figure is the C++ program's run.
 
-    pip install -e '.[brian2]'
+    python3 -m venv .venv-brian2 && .venv-brian2/bin/pip install "brian2>=2.9" "cython>=3" "numpy<2.4" setuptools
     python experiments/benchmarks/bench_brian2.py --n-images 100 --json out.json
+
+Brian2 2.9 needs numpy < 2.4 (it wraps ``ndarray.ptp``), older than snnrun's environment, so
+its sides run in their own interpreter (``--brian2-python``, default ``.venv-brian2/bin/python``)
+on the same images (handed over as a .npy file), one after the other with snnrun's.
 
 Prints images per second per side and the ratio snnrun / the fastest Brian2 mode.
 """
@@ -145,7 +149,8 @@ def brian2_runtime(x: np.ndarray, n_neurons: int, warmup: int) -> dict:
             boost += 1.0
     secs = time.perf_counter() - t0
     n = len(x) - warmup
-    return {"images": n, "seconds": secs, "images_per_s": n / secs, "presentations_per_image": presentations / n}
+    return {"images": n, "seconds": secs, "images_per_s": n / secs, "presentations_per_image": presentations / n,
+            "exc_spikes_per_image": int(mon.num_spikes) / len(x)}
 
 
 def brian2_standalone(x: np.ndarray, n_neurons: int, threads: int) -> dict:
@@ -160,19 +165,48 @@ def brian2_standalone(x: np.ndarray, n_neurons: int, threads: int) -> dict:
     table = np.zeros((len(x) * slots, 784))
     for k in range(len(x)):
         table[k * slots:k * slots + int(ON_MS / 50.0)] = x[k] / 4.0
-    rates = b2.TimedArray(table * b2.Hz, dt=50 * b2.ms)
-    net, inp, s_in, mon = brian2_network(b2, n_neurons, "rates(t, i)")
-    net.run(len(x) * (ON_MS + OFF_MS) * b2.ms, namespace={"rates": rates})
+    table_rates = b2.TimedArray(table * b2.Hz, dt=50 * b2.ms)
+    net, inp, s_in, mon = brian2_network(b2, n_neurons, "table_rates(t, i)")
+    net.run(len(x) * (ON_MS + OFF_MS) * b2.ms, namespace={"table_rates": table_rates})
     t0 = time.perf_counter()
     b2.device.build(directory=out, compile=True, run=False)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     b2.device.run(directory=out)
     secs = time.perf_counter() - t0
+    spikes = int(mon.num_spikes)
     b2.device.reinit()
     b2.set_device("runtime")
     return {"images": len(x), "seconds": secs, "images_per_s": len(x) / secs, "compile_s": compile_s,
-            "openmp_threads": threads, "presentations_per_image": 1.0}
+            "openmp_threads": threads, "presentations_per_image": 1.0, "exc_spikes_per_image": spikes / len(x)}
+
+
+def brian2_worker(mode: str, npy: str, n_neurons: int, warmup: int, threads: int, out: str) -> None:
+    """Run one Brian2 side in this interpreter (numpy + brian2 only) and write its figures."""
+    import json
+
+    x = np.load(npy)
+    res = brian2_runtime(x, n_neurons, warmup) if mode == "runtime" else brian2_standalone(x[warmup:], n_neurons, threads)
+    import brian2
+
+    res["brian2_version"], res["numpy_version"] = brian2.__version__, np.__version__
+    with open(out, "w") as f:
+        json.dump(res, f)
+
+
+def brian2_side(python: str, mode: str, x: np.ndarray, a: argparse.Namespace, threads: int = 1) -> dict:
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="bench-brian2-") as tmp:
+        npy, out = os.path.join(tmp, "x.npy"), os.path.join(tmp, "out.json")
+        np.save(npy, x)
+        cmd = [python, os.path.abspath(__file__), "--worker", mode, npy, str(a.n_neurons), str(a.warmup), str(threads), out]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"Brian2 {mode} failed: {res.stderr.strip()[-1500:]}")
+        with open(out) as f:
+            return json.load(f)
 
 
 def main(argv=None) -> None:
@@ -183,13 +217,13 @@ def main(argv=None) -> None:
     ap.add_argument("--sides", default="snnrun,brian2-runtime,brian2-standalone")
     ap.add_argument("--standalone-threads", default="1,2", help="OpenMP threads tried for standalone")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--brian2-python", default=str(C.REPO / ".venv-brian2" / "bin" / "python"),
+                    help="the interpreter with brian2 installed (see the module docstring)")
     a = ap.parse_args(argv)
     sides = a.sides.split(",")
-    if any(s.startswith("brian2") for s in sides):
-        try:
-            import brian2  # noqa: F401
-        except ImportError as exc:
-            sys.exit(f"error: Brian2 is not importable ({exc}); pip install -e '.[brian2]'")
+    if any(s.startswith("brian2") for s in sides) and not os.path.exists(a.brian2_python):
+        sys.exit(f"error: no Brian2 interpreter at {a.brian2_python}; create it as the module docstring says "
+                 "(or pass --brian2-python)")
     C.set_threads(1)
     env = C.environment(1)
     C.print_env(env)
@@ -198,10 +232,10 @@ def main(argv=None) -> None:
     if "snnrun" in sides:
         res["snnrun"] = snnrun_side(x, a.n_neurons, a.warmup)
     if "brian2-runtime" in sides:
-        res["brian2-runtime"] = brian2_runtime(x, a.n_neurons, a.warmup)
+        res["brian2-runtime"] = brian2_side(a.brian2_python, "runtime", x, a)
     if "brian2-standalone" in sides:
         for th in C.parse_ints(a.standalone_threads):
-            res[f"brian2-standalone-{th}t"] = brian2_standalone(x[a.warmup:], a.n_neurons, th)
+            res[f"brian2-standalone-{th}t"] = brian2_side(a.brian2_python, "standalone", x, a, th)
     rows = [[k, v["images"], C.fmt(v["seconds"]), C.fmt(v["images_per_s"]), C.fmt(v["presentations_per_image"]),
              C.fmt(v.get("compile_s"))] for k, v in res.items()]
     C.print_table(["side", "images", "seconds", "img/s", "presentations/img", "compile s"], rows)
@@ -214,4 +248,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        mode, npy, n, warmup, threads, out = sys.argv[2:8]
+        brian2_worker(mode, npy, int(n), int(warmup), int(threads), out)
+    else:
+        main()
