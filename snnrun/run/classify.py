@@ -99,15 +99,9 @@ class UnsupervisedTask(Task):
             if hasattr(encoder, "counts"):
                 raise ConfigError("train.eval_streams", f"the {cfg.encoder['kind']} encoder counts what it bins across "
                                   "presentations, which parallel streams would race on; use 1")
-            self.runner.replicate = self._replica
-
-    def _replica(self) -> tuple[Any, Any]:
-        """A copy of the network (weights and slow state; fast state at rest) and its simulator,
-        for a parallel stream of a learning-off pass (snnrun.run.streams)."""
-        cfg = self.run.cfg
-        net = build_network(cfg.network, dt_ms=cfg.dt_ms, device=self.run.device, seed=cfg.seed)
-        net.load_state_dict(self.net.state_dict())
-        return net, make_backend(net, [cfg.train.exc_population], self.backend, self.run.device)
+            if sim.backend == "compile":
+                raise ConfigError("train.eval_streams", "parallel streams run the numba or torch backends, not "
+                                  "torch.compile (compiled steps in several threads are untested); use 1 with backend=compile")
 
     def _live_images(self) -> dict[str, Any]:
         """The receptive fields of the input -> excitatory connection and the label assignments."""

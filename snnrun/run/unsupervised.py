@@ -106,7 +106,7 @@ class UnsupervisedRunner:
         self.on_interval: Optional[Callable[[int], None]] = None  # after each update interval (live plots)
         self.stop_signal: Optional[int] = None  # set by SIGINT / SIGTERM (signals.stop_on_signals)
         self.presentations = 0  # batches presented, retries (train.min_spikes) included
-        self.replicate: Optional[Callable[[], tuple[Network, Any]]] = None  # (network, simulator) copies (streams)
+        self.replicate: Optional[Callable[[], tuple[Network, Any]]] = None  # (network, simulator) copies (streams; None: streams.build_replica)
         self._saved_at = time.monotonic()  # the last checkpoint (train.checkpoint_minutes)
 
     # --------------------------------------------------------------- presenting
@@ -177,10 +177,10 @@ class UnsupervisedRunner:
         return counts, len(images) / max(time.perf_counter() - t0, 1e-9)
 
     def present_all(self, images: torch.Tensor, learning: bool, tick: Callable[[int], None],
-                    owner: Any = None) -> tuple[torch.Tensor, int, int]:
+                    stop: Optional[Callable[[], bool]] = None) -> tuple[torch.Tensor, int, int]:
         """Present ``images`` batch by batch; return (counts [N, n] on CPU, presentations,
-        batches).  Stops early when a signal asked ``owner`` (default: this runner) to stop."""
-        owner = self if owner is None else owner
+        batches).  Stops early when ``stop()`` (default: a signal asked this runner to stop)."""
+        stop = stop or (lambda: bool(self.stop_signal))
         p0, d = self.presentations, self.cfg.data
         # learning off, samples are independent: a larger batch spreads over the cores
         bs = d.batch_size if learning else (d.eval_batch_size or d.batch_size)
@@ -189,7 +189,7 @@ class UnsupervisedRunner:
             x = images[i:i + bs].to(self.device, non_blocking=True)
             out.append(self.present(x, learning).cpu())
             tick(len(x))
-            if owner.stop_signal:
+            if stop():
                 break
         counts = torch.cat(out) if out else torch.zeros(0, self.net.populations[self.exc].n)
         return counts, self.presentations - p0, len(out)

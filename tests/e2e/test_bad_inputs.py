@@ -51,6 +51,7 @@ CASES = [
     ("zero_update_interval", ["train.update_interval=0"], "train.update_interval"),
     ("negative_min_spikes", ["train.min_spikes=-1"], "train.min_spikes"),
     ("zero_eval_streams", ["train.eval_streams=0"], "train.eval_streams"),
+    ("streams_with_compile", ["train.eval_streams=2", "backend=compile"], "train.eval_streams: parallel streams run"),
     ("unknown_exc_population", ["train.exc_population=Zz"], "Zz"),
     ("missing_checkpoint", ["resume={tmp}/nothing/checkpoint.pt"], "nothing/checkpoint.pt"),
     ("corrupt_checkpoint", ["resume={tmp}/corrupt.pt"], "corrupt.pt"),

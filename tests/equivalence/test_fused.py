@@ -316,14 +316,16 @@ def test_in_place_row_updates_equal_accumulated_ones():
         assert torch.equal(direct.connections[name].w, accumulated.connections[name].w), name
 
 
-def test_delay_rows_equal_grouped_delays(monkeypatch):
+@pytest.mark.parametrize("text", [DC_PAPER, DC_PAPER_ARRIVAL], ids=["emission", "arrival"])
+def test_delay_rows_equal_grouped_delays(monkeypatch, text):
     """Per-synapse delays of up to ROW_DELAYS_MAX steps propagate as masked weight rows
     (prop_delays_rows), longer ones by (pre, delay) groups (prop_delays). Same additions in
     the same order: states and weights bit for bit, over presentations with learning
-    (weights read at arrival) and a carried-over delay line."""
+    (weights read at arrival; STDP at emission or at arrival, which reads the groups), a
+    carried-over delay line, then a learning-off batch of 2."""
     import snnrun.core.fused.codegen as cg
 
-    rows, groups = _pair(DC_PAPER, dt=0.5)
+    rows, groups = _pair(text, dt=0.5)
     assert rows.connections["X_Ae"].max_delay + 1 <= cg.ROW_DELAYS_MAX
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(300, 1, 64, generator=g) < 0.2).view(300, 1, 1, 8, 8)
@@ -339,6 +341,15 @@ def test_delay_rows_equal_grouped_delays(monkeypatch):
         assert torch.equal(a, b)
         fired += int(a.sum())
     assert fired > 0
+    sa, sb = _state(rows), _state(groups)
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    xb = (torch.rand(80, 2, 64, generator=g) < 0.2).view(80, 2, 1, 8, 8)
+    monkeypatch.setattr(cg, "ROW_DELAYS_MAX", 32)
+    a = FusedSimulator(rows, ["Ae"]).run({"X": xb}, False)["Ae"]
+    monkeypatch.setattr(cg, "ROW_DELAYS_MAX", 0)
+    b = FusedSimulator(groups, ["Ae"]).run({"X": xb}, False)["Ae"]
+    assert a.sum() > 0 and torch.equal(a, b)
     sa, sb = _state(rows), _state(groups)
     for key in sa:
         assert torch.equal(sa[key], sb[key]), key

@@ -86,3 +86,39 @@ def test_parallel_streams_give_every_sample_its_serial_counts():
         assert c1.sum() > 0 and torch.equal(c1, c3), backend
         assert sizes == [1, 1]  # the first part (samples 0-1) on the spied simulator; 2-4 and 5-7 on replicas
         assert par.presentations_per_batch == 1.0 and par.sim.seeds is None
+
+
+def test_streams_replicate_from_the_config_and_stop_on_a_failure():
+    """Without a task's ``replicate`` the replicas are rebuilt from ``cfg.network`` with the
+    trained state (counts equal the serial pass's); an error in one part is raised by
+    ``collect`` (not after the other parts finish) and the runner's seed generator is reset."""
+    from snnrun.run import streams
+
+    x = torch.rand(6, 6, generator=torch.Generator().manual_seed(3))
+    serial, _ = runner(None, "auto")
+    par, _ = runner(None, "auto")
+    par.cfg.network, par.cfg.dt_ms, par.replicate = NET, 1.0, None
+    par.cfg.train.eval_streams = 2
+    assert torch.equal(serial.collect(x, learning=False, desc="test")[0], par.collect(x, learning=False, desc="test")[0])
+
+    bad, _ = runner(None, "auto")
+    bad.cfg.network, bad.cfg.dt_ms, bad.cfg.train.eval_streams = NET, 1.0, 2
+    calls = []
+
+    def replicate():
+        twin, sim = streams.build_replica(bad)
+
+        def fail(*a, **k):
+            calls.append(1)
+            raise RuntimeError("part 1 failed")
+
+        sim.run = fail
+        return twin, sim
+
+    bad.replicate = replicate
+    try:
+        bad.collect(x, learning=False, desc="test")
+        raise AssertionError("no error")
+    except RuntimeError as exc:
+        assert "part 1 failed" in str(exc)
+    assert calls == [1] and bad.sim.seeds is None

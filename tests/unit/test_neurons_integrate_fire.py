@@ -122,7 +122,8 @@ def test_conductance_lif_first_steps_by_hand():
     assert pop.v.item() == pytest.approx(v2, abs=1e-5)
 
 
-def test_conductance_lif_without_conductance_is_the_leak_bit_for_bit():
+@pytest.mark.parametrize("tau", [100.0, 10.0])
+def test_conductance_lif_without_conductance_is_the_leak_bit_for_bit(tau):
     """With g_e = g_i = 0 the exact step has g = 1 and v_inf = v_rest, so it is the leak
     ``v <- v_rest + (v - v_rest) exp(-dt / tau)``: the model takes that branch (no exp or
     division per neuron); the values equal the general formula's in float32, bit for bit,
@@ -131,12 +132,14 @@ def test_conductance_lif_without_conductance_is_the_leak_bit_for_bit():
 
     from snnrun.core.neurons import LIF, LIFParams
 
-    dt, tau = 0.5, 100.0
+    dt = 0.5  # the paper's dt and time constants (Ae, Ai)
     pop = LIF(LIFParams(n=3, synapse="conductance", tau_mem_ms=tau, v_thresh_mv=0.0, refrac_ms=0.0), dt=dt)
     pop.allocate(1)
     pop.v.copy_(torch.tensor([[-50.0, -60.0, -80.0]]))
     v = pop.v.numpy().astype(np.float32).copy()
-    e, rest = np.exp(np.float32(1.0) * np.float32(-(dt / tau))), np.float32(-65.0)
+    # the general formula's factor as torch computes it: exp(g * (-dt/tau)) with g = 1, in float32
+    e = torch.exp(torch.tensor(-(dt / tau), dtype=torch.float32)).numpy()
+    rest = np.float32(-65.0)
     for _ in range(40):
         pop.step(torch.zeros(1, 3), torch.zeros(1, 3))
         v = rest + (v - rest) * e  # the general formula with g = 1, v_inf = v_rest

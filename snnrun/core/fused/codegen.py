@@ -26,12 +26,13 @@ import torch
 
 from .loader import library, load_source
 from .neuron_piece import population_piece
+from .delays import delay_bytes, delay_csr
 from .patch import is_patch, patch_csr
 from .rule_piece import rule_piece
 
 PARALLEL_SYNAPSES = 1 << 22  # dense layers at least this large propagate on all threads
 PREPASS_SYNAPSES = 1 << 20   # static input layers at least this large are propagated ahead (lib.prepass)
-ROW_DELAYS_MAX = 32          # per-synapse delays of up to this many steps: masked weight rows (prop_delays_rows),
+ROW_DELAYS_MAX = 32          # delay lines of up to this many slots (delays <= 31 steps): masked weight rows (prop_delays_rows),
                              # 1.3-1.4x faster than the grouped gather of prop_delays on the paper's layer (L = 21)
 PREPASS_TILE = 512           # post neurons per tile of the ahead-of-time pass (measured best of 16..2048)
 PREPASS_MAX_FLOATS = 1 << 26  # ... when its current buffer (T x B x n_post) stays under 256 MB
@@ -99,7 +100,8 @@ class Program:
         return self.slot(name, kind, lambda x, value=value: value, "fixed")
 
     def scratch(self, name: str, kind: str, shape: Callable[[Ctx], tuple]) -> str:
-        """A work array of the kernel, re-allocated (zeros) when ``shape(ctx)`` changes."""
+        """A work array of the kernel, allocated (zeros) when ``shape(ctx)`` changes, or reused from the previous
+        shape (frame.py): not zeroed between calls, so pieces fill or clear what they read."""
         return self.slot(name, kind, shape, "scratch")
 
     def call(self, dispatcher: Any, args: list, phase: str, ahead: Optional[tuple] = None) -> None:
@@ -287,37 +289,6 @@ def _chunks(n_post: int) -> tuple:
 
     nthreads = numba.get_num_threads()
     return (nthreads, -(-n_post // nthreads))
-
-
-def delay_bytes(conn: Any) -> np.ndarray:
-    """The per-synapse delays as uint8 ``[n_pre, n_post]`` (prop_delays_rows).  Cached until
-    the delays tensor changes."""
-    d = conn.delays
-    key = (d.data_ptr(), d._version)
-    cache = getattr(conn, "_delay_bytes", None)
-    if cache is None or cache[0] != key:
-        cache = conn._delay_bytes = (key, np.ascontiguousarray(d.cpu().numpy().astype(np.uint8)))
-    return cache[1]
-
-
-def delay_csr(conn: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Synapses of a dense connection grouped by (pre neuron, delay): for group
-    ``g = i * L + d`` the post neurons are ``col[ptr[g]:ptr[g + 1]]``.  Cached until the
-    delays tensor changes."""
-    d = conn.delays
-    key = (d.data_ptr(), d._version)
-    cache = getattr(conn, "_delay_csr", None)
-    if cache is not None and cache[0] == key:
-        return cache[1]
-    L = conn.max_delay + 1
-    n_pre, n_post = d.shape
-    group = (torch.arange(n_pre)[:, None] * L + d.cpu()).reshape(-1)
-    order = torch.argsort(group, stable=True)
-    col = (order % n_post).to(torch.int32)
-    ptr = torch.zeros(n_pre * L + 1, dtype=torch.int64)
-    ptr[1:] = torch.cumsum(torch.bincount(group, minlength=n_pre * L), 0)
-    conn._delay_csr = (key, (ptr, col))
-    return ptr, col
 
 
 # ----------------------------------------------------------------------------- rules

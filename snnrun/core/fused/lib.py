@@ -221,7 +221,7 @@ def prop_delays(t, learning, seed, b0, b1, P, S, I, a):
 
 @njit(**OPTS)
 def prop_delays_rows(t, learning, seed, b0, b1, P, S, I, a):
-    """[ridx, rcnt, dl u8_2, w, out; int pos0]: per-synapse delays ``dl[i, j]`` (< 256 steps):
+    """[ridx, rcnt, dl u8_2, w, out; int pos0]: per-synapse delays ``dl[i, j]`` (< the line's length L):
     for every age d of the delay line, each spike of that age adds its weight row where the
     synapse's delay is d.  The additions into ``out[b, j]`` come in the order of
     ``prop_delays`` (age, then spike), and a synapse of another delay adds ``-0.0`` (the

@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +34,30 @@ def kernel_dir() -> Path:
     return path
 
 
+_LOADING = threading.RLock()  # one import at a time: threads (parallel streams) may build programs together
+
+
 def load_source(source: str, prefix: str) -> Any:
     """Import ``source`` as a module named ``<prefix>_<hash>`` from the kernel cache."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
     name = f"{prefix}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = kernel_dir() / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _LOADING:  # a module is in sys.modules before it has run: no other thread may see it half-made
+        if name in sys.modules:
+            return sys.modules[name]
+        path = kernel_dir() / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
 
 
 RNG_FUNCTIONS = ("mix", "step_key", "site_key", "draw")
@@ -65,8 +74,14 @@ def rng_source() -> str:
 LIBRARY_FILES = ("lib.py", "lib_updates.py")
 
 
-@functools.lru_cache(maxsize=None)
 def library() -> Any:
+    """The compiled generic library (see :func:`_library`), built once even when threads ask together."""
+    with _LOADING:
+        return _library()
+
+
+@functools.lru_cache(maxsize=None)
+def _library() -> Any:
     """The compiled generic library (``lib.py``, ``lib_updates.py`` and the RNG), one
     module named by the hash of its text."""
     parts = []

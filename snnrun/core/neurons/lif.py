@@ -16,9 +16,11 @@ Conductance-based (``synapse: conductance``, the Diehl & Cook 2015 paper)::
     gbar = g tau/dt (1 - exp(-dt/tau)) (v held while refractory):
         g = 1 + gbar_e + gbar_i ;  v_inf = (v_rest + gbar_e E_exc + gbar_i E_inh) / g
         v <- v_inf + (v - v_inf) exp(-g dt / tau_mem_ms)
-    (with no conductance, g = 1 and v_inf = v_rest: the leak alone, ``exp(-dt / tau_mem_ms)``
-    computed once; the same float32 value wherever expf rounds correctly, and no exp or
-    division per neuron and step while a neuron receives nothing)
+    (with no conductance, g = 1 and v_inf = v_rest: the leak alone, with the factor
+    ``exp(-dt / tau_mem_ms)`` computed once, so no exp or division per neuron and step while a
+    neuron receives nothing; the factor is the general formula's ``expf(float32(-dt/tau))``
+    bit for bit at the presets' values (dt 0.5 ms, tau 100 and 10 ms), and within 1 ulp
+    where float32 rounding of the exponent changes its last bit)
     g_e <- g_e exp(-dt/tau_ge_ms) ;  g_i <- g_i exp(-dt/tau_gi_ms)   (flushed to 0 below 1e-30)
 
   The step is stable for any conductance (forward Euler is not), and an input pulse w
