@@ -213,7 +213,8 @@ def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
         if conn.delays is None:
             prog.fixed(f"{C}_diag", int(diag))
             prog.lib("prop_ring", [f"{C}_ridx", f"{C}_rcnt", f"{C}_w", out, f"{C}_pos0", f"{C}_diag"], "prop")
-        else:  # the (pre, delay) groups are also what an arrival-timed rule reads
+        elif L > ROW_DELAYS_MAX or (conn.rule is not None and conn.rule.arrival):
+            # the (pre, delay) groups: prop_delays reads them, and so does an arrival-timed rule
             prog.slot(f"{C}_dptr", "i64_1", lambda conn=conn: delay_csr(conn)[0].numpy())
             prog.slot(f"{C}_dcol", "i32_1", lambda conn=conn: delay_csr(conn)[1].numpy())
         if conn.delays is not None and L <= ROW_DELAYS_MAX:
