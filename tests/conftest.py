@@ -24,6 +24,10 @@ def pytest_configure(config):
 
         os.environ["SNNRUN_CACHE_DIR"] = tempfile.mkdtemp(prefix="snnrun-test-kernels-")
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    # without a GPU the CUDA backend's kernels run in numba-cuda's simulator (read when
+    # numba starts, so before anything imports it)
+    if not torch.cuda.is_available():
+        os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check(self.dt_ms > 0, "dt_ms", f"must be > 0, got {self.dt_ms}")
-        check(self.backend in ("auto", "torch", "numba", "compile"), "backend",
-              f"{self.backend!r} is not one of: auto, torch, numba, compile")
+        from ..core.simulate import BACKENDS
+
+        check(self.backend in BACKENDS, "backend", f"{self.backend!r} is not one of: {', '.join(BACKENDS)}")
         ok = self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         check(ok, "device", f"{self.device!r} is not one of: auto, cpu, cuda, cuda:N")

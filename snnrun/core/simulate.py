@@ -10,8 +10,11 @@ backend samples itself) and returns on-device spike counts ``{population: [B, *s
   (see :mod:`snnrun.core.fused`); tested against ``torch`` for identical spikes.
 * ``compile`` -- the torch step under ``torch.compile(fullgraph=True)`` (CUDA graphs on
   GPU via ``mode="reduce-overhead"``); same numbers as ``torch``.
-* ``auto`` -- ``numba`` on CPU when the network is supported and numba is installed,
-  else ``torch``; the simulator's ``note`` says which and why (the runners print it).
+* ``cuda`` -- a CUDA kernel generated for the network (numba-cuda, see
+  :mod:`snnrun.core.gpu`): a whole presentation per launch; tested against ``torch``.
+* ``auto`` -- ``numba`` on CPU, ``cuda`` on a CUDA device, when the network is supported
+  (and numba / numba-cuda are installed), else ``torch``; the simulator's ``note`` says
+  which and why (the runners print it).
 """
 
 from __future__ import annotations
@@ -47,11 +50,16 @@ class TorchSimulator:
         return {k: v.clone() for k, v in self.counter.counts.items()}
 
 
+BACKENDS = ("auto", "torch", "numba", "compile", "cuda")
+
+
 def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
     """Pick a simulation backend (see module docstring).  The simulator's ``note`` says in
-    one line which backend runs and, when ``auto`` does not run the fused kernel, why."""
-    if backend not in ("auto", "torch", "numba", "compile"):
-        raise ValueError(f"backend: {backend!r} is not one of: auto, torch, numba, compile")
+    one line which backend runs and, when ``auto`` does not run a generated kernel, why."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: {backend!r} is not one of: {', '.join(BACKENDS)}")
+    if backend == "cuda" or (backend == "auto" and net.device.type == "cuda"):
+        return _cuda_simulator(net, counted, backend)
     if backend == "compile":
         net.compile(mode="reduce-overhead" if net.device.type == "cuda" else None)
         sim = TorchSimulator(net, counted)
@@ -78,4 +86,20 @@ def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
         raise ValueError(f"backend: numba cannot run this network: {reason}")
     sim = TorchSimulator(net, counted)
     sim.note = f"torch, not the fused kernel: {reason}"
+    return sim
+
+
+def _cuda_simulator(net: Network, counted: Sequence[str], backend: str):
+    """The CUDA kernel, or (``auto``) the eager torch step with the reason."""
+    from .gpu import CudaSimulator, unsupported_reason
+
+    reason = unsupported_reason(net)
+    if reason is None:
+        sim = CudaSimulator(net, counted)
+        sim.note = "cuda (the generated CUDA kernel)"
+        return sim
+    if backend == "cuda":
+        raise ValueError(f"backend: cuda cannot run this network: {reason}")
+    sim = TorchSimulator(net, counted)
+    sim.note = f"torch, not the CUDA kernel: {reason}"
     return sim

@@ -15,7 +15,10 @@ def make_backend(net: Any, counted: list, backend: str, device: torch.device) ->
     names the backend that runs and, when ``auto`` does not pick the fused kernel, why (the
     run's banner shows it)."""
     if device.type != "cpu" and backend == "numba":
-        raise ConfigError("backend", "numba is a CPU backend; use backend=torch (or auto) on CUDA")
+        raise ConfigError("backend", "numba is a CPU backend; use backend=cuda (or auto) on CUDA")
+    if device.type != "cuda" and backend == "cuda":
+        raise ConfigError("backend", f"cuda needs a CUDA device (device=cuda), this run is on {device.type}; "
+                                     f"use backend=auto (the fused CPU kernel) or numba")
     try:
         sim = make_simulator(net, counted, backend)
     except ValueError as exc:

@@ -99,9 +99,10 @@ class UnsupervisedTask(Task):
             if hasattr(encoder, "counts"):
                 raise ConfigError("train.eval_streams", f"the {cfg.encoder['kind']} encoder counts what it bins across "
                                   "presentations, which parallel streams would race on; use 1")
-            if sim.backend == "compile":
-                raise ConfigError("train.eval_streams", "parallel streams run the numba or torch backends, not "
-                                  "torch.compile (compiled steps in several threads are untested); use 1 with backend=compile")
+            if sim.backend in ("compile", "cuda"):
+                raise ConfigError("train.eval_streams", f"parallel streams run the numba or torch backends, not "
+                                  f"{sim.backend} (one GPU runs a batch in parallel blocks: raise data.eval_batch_size); "
+                                  f"use 1 with backend={sim.backend}")
 
     def _live_images(self) -> dict[str, Any]:
         """The receptive fields of the input -> excitatory connection and the label assignments."""

@@ -17,8 +17,8 @@ recorded variable as ``<population>.<variable>``, shape ``[T, batch, *shape]``, 
 plots of the spike raster, the voltage traces and the firing-rate histogram of each recorded
 population; metrics ``rate_hz.<population>``, the mean firing rate in spikes per neuron per
 second (``mean(s) * 1000 / dt_ms``).
-Recording needs the eager torch step: ``backend: auto`` runs it (and says so), ``numba`` is
-refused.
+Recording needs the eager torch step: ``backend: auto`` runs it (and says so), ``numba`` and
+``cuda`` are refused.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ class SimulateTask(Task):
             for name in names:
                 if name not in valid:
                     raise ConfigError(f"simulate.record.{pop}", f"{name!r} is not a variable of {pop}; choose from: {', '.join(valid)}")
-        if sc.record and cfg.backend == "numba":
-            raise ConfigError("backend", "numba (the fused kernel) counts spikes but cannot record state variables; "
-                                         "use backend=auto or torch")
+        if sc.record and cfg.backend in ("numba", "cuda"):
+            raise ConfigError("backend", f"{cfg.backend} (a generated kernel) counts spikes but cannot record state "
+                                         f"variables; use backend=auto or torch")
         backend = "torch" if sc.record and cfg.backend == "auto" else cfg.backend
         self.sim = make_backend(self.net, [], backend, run.device)
         self.backend = self.sim.backend

@@ -52,6 +52,8 @@ CASES = [
     ("negative_min_spikes", ["train.min_spikes=-1"], "train.min_spikes"),
     ("zero_eval_streams", ["train.eval_streams=0"], "train.eval_streams"),
     ("streams_with_compile", ["train.eval_streams=2", "backend=compile"], "train.eval_streams: parallel streams run"),
+    ("cuda_on_cpu", ["backend=cuda", "device=cpu"], "backend: cuda needs a CUDA device"),
+    ("unknown_backend_listed", ["backend=opencl"], "backend: 'opencl' is not one of: auto, torch, numba, compile, cuda"),
     ("unknown_exc_population", ["train.exc_population=Zz"], "Zz"),
     ("missing_checkpoint", ["resume={tmp}/nothing/checkpoint.pt"], "nothing/checkpoint.pt"),
     ("corrupt_checkpoint", ["resume={tmp}/corrupt.pt"], "corrupt.pt"),

@@ -68,7 +68,7 @@ def test_simulate_mistakes_are_named(tmp_path):
 
     for override, message in (("simulate.record.C=[s]", "simulate.record.C: not a population"),
                               ("simulate.record.B=[u]", "simulate.record.B: 'u' is not a variable of B"),
-                              ("backend=numba", "backend: numba (the fused kernel) counts spikes but cannot record")):
+                              ("backend=numba", "backend: numba (a generated kernel) counts spikes but cannot record")):
         with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
             snnrun.api.run("tutorial", ["tracking.enabled=false", f"+{override}" if "record.C" in override else override],
                            output_dir=tmp_path / "x")

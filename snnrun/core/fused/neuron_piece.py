@@ -15,28 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models.ir import Assign
+from ..models.cell import Consts, indent, neuron_cell
 from ..models.printer import ScalarPrinter, f32_text
 from .loader import library
-
-
-class Consts:
-    """Run-time constants of a piece: each occurrence gets a slot ``k<n>`` (never merged by
-    value, so the text depends on structure only)."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-
-    def __call__(self, value: float) -> str:
-        self.values.append(float(value))
-        return f"k{len(self.values) - 1}"
-
-    def unpack(self) -> list[str]:
-        return [f"k{i} = c[{i}]" for i in range(len(self.values))]
-
-
-def indent(lines: list[str], n: int) -> list[str]:
-    return [" " * n + line for line in lines]
 
 
 def prologue(spec: list[tuple[str, str]]) -> list[str]:
@@ -81,34 +62,7 @@ def population_piece(pop: Any, *, ext: bool, counted: bool, xin: str = "u8_3") -
     if pop.one_spike:
         pre.append("sk = step_key(seed, stream, t)")
 
-    def increment(s: Assign, value: str) -> Any:
-        if s.target in c.slow_incremented:
-            return [f"d_{s.target}[j] {'+' if s.op == '+=' else '-'}= {value}"]
-        return None
-
-    cell: list[str] = []
-    if c.input:
-        cell.append("I_ = np.float32(xin[t, b, j])")
-    else:
-        cell += ["I_ = ie[b, j]", "ie[b, j] = np.float32(0.0)"]
-        if c.uses_inh:
-            cell += ["I_inh = ii[b, j]", "ii[b, j] = np.float32(0.0)"]
-        if ext:  # negative external input opens the inhibitory conductance (as Network.run)
-            cell += ["xv = ext[t, b, j]"] + (
-                ["if xv >= 0:", "    I_ = I_ + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I_ = I_ + xv"])
-    cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast] + [f"{n}_ = sl_{n}[j]" for n, _ in c.slow]
-    if c.refrac > 0:
-        cell.append(f"active = ref[b, j] < {k(c.refrac_tol)}")
-    cell += p.block(c.update, increment)
-    if c.refrac > 0:
-        cell += [f"rc = ref[b, j] - {k(c.dt)}", "if rc < 0:", "    rc = np.float32(0.0)"]
-    cell.append(f"s_ = {p.expr(c.threshold)}")
-    reset = p.block(c.reset, increment) + ([f"rc = {k(c.refrac)}"] if c.refrac > 0 else [])
-    if reset:
-        cell += ["if s_:"] + indent(reset, 4)
-    if c.refrac > 0:
-        cell.append("ref[b, j] = rc")
-    cell += [f"st_{n}[b, j] = {n}" for n, _ in c.fast]
+    cell = neuron_cell(c, p, k, ext=ext, inc=lambda n, op, value: f"d_{n}[j] {op} {value}")
     trace = []
     if pop.traces:
         spike = f"xv = {k(pop.trace_scale)}" if not pop.trace_additive else f"xv = xv + {k(pop.trace_scale)}"

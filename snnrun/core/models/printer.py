@@ -2,6 +2,7 @@
 
 * :class:`ScalarPrinter`: one neuron / synapse at a time, float32 throughout (the fused
   numba kernel; literals as ``np.float32``, run-time constants as named locals).
+* :class:`CudaPrinter`: the scalar source for numba-cuda kernels (``math`` functions).
 * :class:`TorchPrinter`: the same statements vectorised over tensors: ``if`` on run-time
   conditions becomes ``torch.where`` per assigned variable (both branches are computed,
   the condition selects), ``and/or/not`` become ``& | ~``.
@@ -55,13 +56,16 @@ class ScalarPrinter:
             return f"({self.expr(e.a)} {e.op} {self.expr(e.b)})"
         if isinstance(e, Cond):
             return f"({self.expr(e.a)} if {self.expr(e.test)} else {self.expr(e.b)})"
-        a = [self.expr(x) for x in e.args]
-        if e.fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
-            return f"np.{e.fn}({a[0]})"
-        if e.fn == "abs":
+        return self.call(e.fn, [self.expr(x) for x in e.args])
+
+    def call(self, fn: str, a: list) -> str:
+        """A function of :data:`~snnrun.core.models.ir.FUNCTIONS` on printed arguments."""
+        if fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
+            return f"np.{fn}({a[0]})"
+        if fn == "abs":
             return f"abs({a[0]})"
-        if e.fn in ("min", "max"):
-            return f"np.{'minimum' if e.fn == 'min' else 'maximum'}({a[0]}, {a[1]})"
+        if fn in ("min", "max"):
+            return f"np.{'minimum' if fn == 'min' else 'maximum'}({a[0]}, {a[1]})"
         return f"np.minimum(np.maximum({a[0]}, {a[1]}), {a[2]})"  # clip
 
     def block(self, stmts: tuple, assign: Optional[Callable[[Assign, str], list]] = None) -> list[str]:
@@ -84,6 +88,21 @@ class ScalarPrinter:
                     out.append("else:")
                     out.extend("    " + line for line in self.block(s.orelse, assign))
         return out
+
+
+class CudaPrinter(ScalarPrinter):
+    """Scalar source for numba-cuda kernels, which have no numpy ufuncs: ``math.exp`` etc.
+    (float32 in, float32 out on the device) and the kernel module's NaN-propagating
+    ``_fmin`` / ``_fmax`` (as ``np.minimum`` / ``np.maximum``)."""
+
+    def call(self, fn: str, a: list) -> str:
+        if fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
+            return f"np.float32(math.{fn}({a[0]}))"
+        if fn == "abs":
+            return f"abs({a[0]})"
+        if fn in ("min", "max"):
+            return f"_f{fn}({a[0]}, {a[1]})"
+        return f"_fmin(_fmax({a[0]}, {a[1]}), {a[2]})"  # clip
 
 
 # ----------------------------------------------------------------------------- torch

@@ -1,0 +1,224 @@
+"""The CUDA backend: one numba-cuda kernel per network structure runs a whole presentation
+on the GPU, printed from the models' definitions (see :mod:`.source`), on torch's CUDA
+tensors without copies.  ``CudaSimulator`` has the interface of
+:class:`~snnrun.core.simulate.TorchSimulator`: Bernoulli inputs are drawn by the same
+counter-based generator (on the device), so the two backends see the same spikes.
+
+Without a GPU the same kernels run on CPU tensors under numba-cuda's simulator
+(``NUMBA_ENABLE_CUDASIM=1``): that is how the tests check them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+
+from ..encoders import BernoulliTrain
+from ..models.rng import input_stream, presentation_seed
+from ..models.rule import Term
+from ..network import Network
+
+CONNECTION_KINDS = ("dense", "one_to_one")
+SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in
+MAX_THREADS = 512
+
+
+def simulated() -> bool:
+    """numba-cuda's CPU simulator is on (it is read when numba starts)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def _cuda() -> Any:
+    from numba import cuda  # numba-cuda when installed, else numba's own (deprecated) target
+
+    return cuda
+
+
+def unsupported_reason(net: Network) -> Optional[str]:
+    """Why the CUDA kernel cannot run ``net`` (``None`` when it can)."""
+    if net.device.type != "cuda" and not simulated():
+        return f"it runs on CUDA devices (network is on {net.device}; on the CPU only under numba-cuda's simulator)"
+    try:
+        cuda = _cuda()
+    except ImportError as exc:
+        return f"numba-cuda is not available ({exc}; pip install 'snnrun[cuda]')"
+    if not simulated() and not cuda.is_available():
+        return "numba-cuda finds no CUDA driver"
+    for name, pop in net.populations.items():
+        if not getattr(pop, "fused", True):
+            return f"population {name!r} ({type(pop).__name__}) has real-valued output"
+        if pop.one_spike:
+            return f"population {name!r} has one_spike (a draw across the population), not generated for CUDA yet"
+    for name, conn in net.connections.items():
+        if conn.kind not in CONNECTION_KINDS:
+            return f"connection {name!r} of kind {conn.kind} is not supported (cuda kinds: {', '.join(CONNECTION_KINDS)})"
+        if conn.max_delay > 0 or conn.b is not None:
+            return f"connection {name!r} has delays or a bias, not generated for CUDA yet"
+        if conn.w.dtype != torch.float32:
+            return f"connection {name!r} weights are {conn.w.dtype}, not float32"
+        rule = conn.rule
+        if rule is not None and conn.learning_enabled:
+            c = rule.compiled
+            if rule.arrival or c.synapse or c.on_step or c.uses_reward:
+                return (f"learning rule {rule.kind} on connection {name!r}: arrival timing, synapse variables, "
+                        f"on_step and the reward are not generated for CUDA yet")
+            why = _assign_order(c)
+            if why:
+                return f"learning rule {rule.kind} on connection {name!r}: {why}"
+    return None
+
+
+def _assign_order(c: Any) -> Optional[str]:
+    """The kernel runs a rule's trace assignments after every synapse's terms: fine when, in
+    ``on_pre`` and ``on_post``, assignments follow the terms and no ``on_post`` term reads a
+    trace that ``on_pre`` assigns (the reference runs the presynaptic events first)."""
+    from ..models.ir import symbols
+
+    for field in ("on_pre", "on_post"):
+        ops = getattr(c, field)
+        kinds = [isinstance(op, Term) for op in ops]
+        if any(not a and b for a, b in zip(kinds, kinds[1:])):
+            return f"a term after a trace assignment in {field} is not generated for CUDA yet"
+    assigned = {op.target for op in c.on_pre if not isinstance(op, Term)}
+    read = set()
+    for t in c.on_post:
+        if isinstance(t, Term):
+            for f in t.pre + t.post + t.syn:
+                read |= symbols(f)
+    if assigned & read:
+        return f"on_post reads {', '.join(sorted(assigned & read))}, which on_pre assigns: not generated for CUDA yet"
+    return None
+
+
+class Launch:
+    """What one launch reads: inputs ``[T, B, n]``, spike counts, scratch buffers."""
+
+    def __init__(self, sim: "CudaSimulator", inputs: dict, counts: dict):
+        self.sim, self.inputs, self.counts = sim, inputs, counts
+
+    def scratch(self, name: str, n: int) -> torch.Tensor:
+        """A zeroed ``[B, n]`` input buffer, kept across launches (the kernel leaves it 0)."""
+        net = self.sim.net
+        buf = self.sim._scratch.get(name)
+        if buf is None or buf.shape != (net.batch, n) or buf.device != net.device:
+            buf = self.sim._scratch[name] = torch.zeros((net.batch, n), device=net.device)
+        return buf
+
+    def mask(self, conn: Any) -> torch.Tensor:
+        m = self.sim._masks.get(id(conn))
+        if m is None:
+            m = self.sim._masks[id(conn)] = conn.mask.expand_as(conn.w).contiguous().to(torch.float32)
+        return m
+
+    def dummy(self, ndim: int) -> torch.Tensor:
+        return torch.zeros((1,) * ndim, device=self.sim.net.device)
+
+
+class CudaSimulator:
+    """Runs presentations with the network's CUDA kernel; state shared with the network."""
+
+    backend = "cuda"
+
+    def __init__(self, net: Network, counted: Sequence[str], threads: Optional[int] = None, check: bool = True):
+        reason = unsupported_reason(net) if check else None
+        if reason is not None:
+            raise ValueError(f"cuda backend: {reason}")
+        self.net = net
+        self.counted = list(counted)
+        for name in self.counted:
+            if name not in net.populations:
+                raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
+        biggest = max(p.n for p in net.populations.values())
+        self.threads = int(threads or os.environ.get("SNNRUN_CUDA_THREADS") or min(MAX_THREADS, -(-biggest // 32) * 32))
+        self.counts: dict[str, torch.Tensor] = {}
+        self.seeds: Optional[torch.Generator] = None  # presentation seeds from here (None: torch's global RNG)
+        self._kernels: dict[tuple, tuple] = {}
+        self._scratch: dict[str, torch.Tensor] = {}
+        self._masks: dict[int, torch.Tensor] = {}
+
+    def source(self, inputs: Sequence[str] = (), learning: bool = False, batch: int = 1) -> str:
+        """The kernel module's text for these inputs (what :meth:`run` compiles)."""
+        return self._build(tuple(inputs), batch if learning else 1)[0].text
+
+    def _build(self, inputs: tuple, spb: int) -> tuple:
+        from .plan import Plan
+        from .source import KernelSource, words
+
+        key = (inputs, spb, self.net.batch)
+        hit = self._kernels.get(key)
+        if hit is None:
+            plan = Plan(self.net, self.counted, inputs, spb)
+            shared = sum(2 * spb * words(P.pop.n) * 4 for P in plan.pops)
+            if shared > SHARED_BYTES:
+                raise ValueError(f"cuda backend: {spb} samples per block need {shared // 1024} KiB of spike bitsets "
+                                 f"(at most {SHARED_BYTES // 1024} KiB): learn with a smaller batch")
+            src = KernelSource(plan)
+            hit = self._kernels[key] = (src, plan, torch.tensor(src.k.values, dtype=torch.float32, device=self.net.device))
+        return hit
+
+    def compile_target(self, inputs: Mapping[str, torch.Tensor], learning: bool) -> tuple:
+        """(the kernel's module, the numba signature of its launch) for ``inputs`` ``[T, B,
+        n]`` on the CPU: what compiles the kernel ahead, e.g. to PTX without a GPU."""
+        import numba
+
+        from ..fused.loader import load_source
+
+        steps = {k: v.reshape(v.shape[0], v.shape[1], -1) for k, v in inputs.items()}
+        src, plan, kc = self._build(tuple(sorted(steps)), self.net.batch if learning else 1)
+        counts = {n: torch.zeros((self.net.batch, self.net.populations[n].n), dtype=torch.int32) for n in self.counted}
+        arrays = [kc] + plan.tensors(Launch(self, steps, counts))
+        sig = tuple([numba.int64, numba.boolean] + [numba.typeof(t.detach().numpy()) for t in arrays])
+        return load_source(src.text, "cuda"), sig
+
+    def _args(self, tensors: list) -> list:
+        if simulated():
+            return [t.detach().numpy() for t in tensors]
+        cuda = _cuda()
+        return [cuda.as_cuda_array(t.detach()) for t in tensors]
+
+    def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
+            recorders: Sequence = ()) -> dict[str, torch.Tensor]:
+        from ..fused.loader import load_source
+
+        net = self.net
+        if recorders:
+            raise ValueError("the cuda kernel does not record per step; record with the torch backend "
+                             "(Network.run(..., recorders=[...]) or backend=torch)")
+        seed = presentation_seed(self.seeds)
+        names = list(net.populations)
+        drawn = {k: (v.draw(seed, input_stream(names.index(k))) if isinstance(v, BernoulliTrain) else v)
+                 for k, v in inputs.items()}
+        T, batch = net._check_inputs(drawn, n_steps)
+        if batch != net.batch or net._plan is None:
+            net.allocate(batch)
+        steps = {}
+        for k, v in drawn.items():
+            v = v[:T].to(net.device).reshape(T, batch, -1)
+            pop = net.populations[k]
+            if pop.compiled.input and v.dtype in (torch.bool, torch.uint8):
+                v = v.to(torch.uint8)
+            else:
+                v = v.to(torch.float32)
+            steps[k] = v.contiguous()
+        learn = bool(learning)
+        src, plan, kc = self._build(tuple(sorted(steps)), batch if learn else 1)
+        for name in self.counted:
+            pop = net.populations[name]
+            buf = self.counts.get(name)
+            if buf is None or buf.shape != (batch, pop.n) or buf.device != net.device:
+                buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32, device=net.device)
+            buf.zero_()
+        for pop in net.populations.values():
+            pop.learning = learn
+        kernel = load_source(src.text, "cuda").kernel
+        args = self._args([kc] + plan.tensors(Launch(self, steps, self.counts)))
+        blocks = 1 if learn else -(-batch // plan.spb)
+        kernel[blocks, self.threads](T, learn, *args)
+        if learn:
+            net.normalize()
+        return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}
+
+
+__all__ = ["CudaSimulator", "unsupported_reason", "simulated"]

@@ -1,0 +1,74 @@
+"""One neuron of one sample for one step, as scalar source: what every generated backend
+(the fused CPU kernel, the CUDA kernel) prints from a compiled neuron model.
+
+The cell reads the step's input (``I_`` from the excitatory buffer ``ie[b, j]``, which it
+clears, ``I_inh`` from ``ii``, external input ``ext[t, b, j]`` split by sign for
+conductance models; input populations read ``xin[t, b, j]``), loads the state (fast
+``st_<v>[b, j]`` into ``<v>``, slow ``sl_<v>[j]`` into ``<v>_``), runs ``update``, the
+refractory counter (``rc = max(ref - dt, 0)``, ``active = ref < dt / 2``), the threshold
+into ``s_``, ``reset`` where it holds (the counter set to the refractory period), and
+stores the state.  Increments of slow variables are printed by the caller's ``inc``
+(the backends apply them after the batch's step, and only while learning).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .ir import Assign
+
+
+class Consts:
+    """Run-time constants of a piece: each occurrence gets a slot ``k<n>`` (never merged by
+    value, so the text depends on structure only)."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def __call__(self, value: float) -> str:
+        self.values.append(float(value))
+        return f"k{len(self.values) - 1}"
+
+    def unpack(self, array: str = "c") -> list[str]:
+        return [f"k{i} = {array}[{i}]" for i in range(len(self.values))]
+
+
+def indent(lines: list[str], n: int) -> list[str]:
+    return [" " * n + line for line in lines]
+
+
+def neuron_cell(c: Any, p: Any, k: Consts, *, ext: bool, inc: Callable[[str, str, str], str]) -> list[str]:
+    """Lines of the cell of compiled neuron ``c`` (printer ``p``, constants ``k``;
+    ``ext``: the population has external input; ``inc(name, "+=" | "-=", value)``: the
+    line incrementing slow variable ``name``)."""
+
+    def increment(s: Assign, value: str) -> Any:
+        return [inc(s.target, s.op, value)] if s.target in c.slow_incremented else None
+
+    cell: list[str] = []
+    if c.input:
+        cell.append("I_ = np.float32(xin[t, b, j])")
+    else:
+        cell += ["I_ = ie[b, j]", "ie[b, j] = np.float32(0.0)"]
+        if c.uses_inh:
+            cell += ["I_inh = ii[b, j]", "ii[b, j] = np.float32(0.0)"]
+        if ext:  # negative external input opens the inhibitory conductance (as Network.run)
+            cell += ["xv = ext[t, b, j]"] + (
+                ["if xv >= 0:", "    I_ = I_ + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I_ = I_ + xv"])
+    cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast] + [f"{n}_ = sl_{n}[j]" for n, _ in c.slow]
+    if c.refrac > 0:
+        cell.append(f"active = ref[b, j] < {k(c.refrac_tol)}")
+    cell += p.block(c.update, increment)
+    if c.refrac > 0:
+        cell += [f"rc = ref[b, j] - {k(c.dt)}", "if rc < 0:", "    rc = np.float32(0.0)"]
+    cell.append(f"s_ = {p.expr(c.threshold)}")
+    reset = p.block(c.reset, increment) + ([f"rc = {k(c.refrac)}"] if c.refrac > 0 else [])
+    if reset:
+        cell += ["if s_:"] + indent(reset, 4)
+    if c.refrac > 0:
+        cell.append("ref[b, j] = rc")
+    cell += [f"st_{n}[b, j] = {n}" for n, _ in c.fast]
+    return cell
+
+
+__all__ = ["Consts", "indent", "neuron_cell"]
