@@ -164,3 +164,30 @@ def test_generated_kernel_compiles_for_a_real_gpu():
     if "NO-NVVM" in out.stdout:
         pytest.skip(f"no NVVM to compile with: {out.stdout.strip()[:200]}")
     assert "PTX" in out.stdout and int(out.stdout.split("PTX")[1]) >= 3, out.stdout  # the step's barriers are there
+
+
+def test_device_views_are_kept_for_state_and_made_anew_for_inputs(monkeypatch):
+    """On a GPU each launch passes numba views of the tensors: the network's own are made
+    once (until it re-allocates), this launch's inputs every time."""
+    import snnrun.core.gpu as gpu
+
+    made = []
+
+    class FakeCuda:
+        @staticmethod
+        def as_cuda_array(t):
+            made.append(t.data_ptr())
+            return ("view", t.data_ptr())
+
+    net = build_network(yaml.safe_load(DC_BINDSNET), seed=0)
+    net.allocate(1)
+    sim = CudaSimulator(net, [], check=False)
+    monkeypatch.setattr(gpu, "simulated", lambda: False)
+    monkeypatch.setattr(gpu, "_cuda", lambda: FakeCuda)
+    state = [net.populations["Ae"].v, net.connections["X_Ae"].w]
+    first = sim._args([torch.zeros(3)] + state, fresh={0})
+    again = sim._args([torch.zeros(3)] + state, fresh={0})
+    assert len(made) == 4 and first[1:] == again[1:]  # 3 views, then only the new input's
+    net.allocate(2)  # new state tensors: new views
+    sim._args([net.populations["Ae"].v], fresh=set())
+    assert len(made) == 5

@@ -137,6 +137,8 @@ class CudaSimulator:
         self._kernels: dict[tuple, tuple] = {}
         self._scratch: dict[str, torch.Tensor] = {}
         self._masks: dict[int, torch.Tensor] = {}
+        self._views: dict[tuple, Any] = {}
+        self._views_of = -1
 
     def source(self, inputs: Sequence[str] = (), learning: bool = False, batch: int = 1) -> str:
         """The kernel module's text for these inputs (what :meth:`run` compiles)."""
@@ -172,11 +174,25 @@ class CudaSimulator:
         sig = tuple([numba.int64, numba.boolean] + [numba.typeof(t.detach().numpy()) for t in arrays])
         return load_source(src.text, "cuda"), sig
 
-    def _args(self, tensors: list) -> list:
+    def _args(self, tensors: list, fresh: set) -> list:
+        """The kernel's arguments: numpy views in the simulator, else numba views of the CUDA
+        tensors (no copies).  The views of the network's own tensors are kept from launch to
+        launch (until it re-allocates); those at indices ``fresh`` (this launch's inputs) are not."""
         if simulated():
             return [t.detach().numpy() for t in tensors]
         cuda = _cuda()
-        return [cuda.as_cuda_array(t.detach()) for t in tensors]
+        if self._views_of != self.net.generation:
+            self._views, self._views_of = {}, self.net.generation
+        out = []
+        for k, t in enumerate(tensors):
+            key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype)
+            view = None if k in fresh else self._views.get(key)
+            if view is None:
+                view = cuda.as_cuda_array(t.detach())
+                if k not in fresh:
+                    self._views[key] = view
+            out.append(view)
+        return out
 
     def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
@@ -213,7 +229,9 @@ class CudaSimulator:
         for pop in net.populations.values():
             pop.learning = learn
         kernel = load_source(src.text, "cuda").kernel
-        args = self._args([kc] + plan.tensors(Launch(self, steps, self.counts)))
+        tensors = [kc] + plan.tensors(Launch(self, steps, self.counts))
+        fresh = {k + 1 for k, name in enumerate(plan.arg_names()) if name.endswith(("_xin", "_ext"))}
+        args = self._args(tensors, fresh)
         blocks = 1 if learn else -(-batch // plan.spb)
         kernel[blocks, self.threads](T, learn, *args)
         if learn:
