@@ -49,8 +49,6 @@ def unsupported_reason(net: Network) -> Optional[str]:
     for name, pop in net.populations.items():
         if not getattr(pop, "fused", True):
             return f"population {name!r} ({type(pop).__name__}) has real-valued output"
-        if pop.one_spike:
-            return f"population {name!r} has one_spike (a draw across the population), not generated for CUDA yet"
     for name, conn in net.connections.items():
         if conn.kind not in CONNECTION_KINDS:
             return f"connection {name!r} of kind {conn.kind} is not supported (cuda kinds: {', '.join(CONNECTION_KINDS)})"
@@ -171,7 +169,7 @@ class CudaSimulator:
         src, plan, kc = self._build(tuple(sorted(steps)), self.net.batch if learning else 1)
         counts = {n: torch.zeros((self.net.batch, self.net.populations[n].n), dtype=torch.int32) for n in self.counted}
         arrays = [kc] + plan.tensors(Launch(self, steps, counts))
-        sig = tuple([numba.int64, numba.boolean] + [numba.typeof(t.detach().numpy()) for t in arrays])
+        sig = tuple([numba.int64, numba.boolean, numba.int64] + [numba.typeof(t.detach().numpy()) for t in arrays])
         return load_source(src.text, "cuda"), sig
 
     def _args(self, tensors: list, fresh: set) -> list:
@@ -233,7 +231,7 @@ class CudaSimulator:
         fresh = {k + 1 for k, name in enumerate(plan.arg_names()) if name.endswith(("_xin", "_ext"))}
         args = self._args(tensors, fresh)
         blocks = 1 if learn else -(-batch // plan.spb)
-        kernel[blocks, self.threads](T, learn, *args)
+        kernel[blocks, self.threads](T, learn, seed, *args)
         if learn:
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}

@@ -30,6 +30,13 @@ class PopPlan:
     def s(self) -> str:
         return f"{self.key}_s"
 
+    @property
+    def stream(self) -> int:
+        """models.rng's stream of this population's one-spike choices."""
+        from ..models.rng import one_spike_stream
+
+        return one_spike_stream(int(self.key[1:]))
+
 
 @dataclasses.dataclass
 class ConnPlan:

@@ -62,6 +62,18 @@ def _any(bits, k, nb, i):
 '''
 
 
+def rng_source() -> str:
+    """models.rng's integer functions as device functions: the same draws as every backend."""
+    import inspect
+
+    from ..models import rng
+
+    parts = [f"{k} = {getattr(rng, k)!r}" for k in ("M32", "MULT", "GOLDEN")]
+    parts += [inspect.getsource(getattr(rng, f)) + f"\n\n{f} = cuda.jit(device=True)({f})\n"
+              for f in ("mix", "step_key", "site_key", "draw")]
+    return "\n\n" + "\n\n".join(parts)
+
+
 def words(n: int) -> int:
     return -(-n // 32)
 
@@ -94,7 +106,30 @@ class KernelSource:
         self._build()
 
     # ------------------------------------------------------------------ pieces
+    def _spike(self, P: Any) -> list[str]:
+        """A spike ``s_`` of neuron (b, j): flag, bitset, count, traces (the population's and,
+        while learning, its rules')."""
+        k = self.k
+        out = ["s[b, j] = s_", "if s_:", "    cuda.atomic.or_(bits, (nxt, b - b0, j >> 5), np.uint32(1) << np.uint32(j & 31))"]
+        out += ["    count[b, j] += 1"] if P.counted else []
+        if P.pop.traces:
+            spike = (f"xv = {k(P.pop.trace_scale)}" if not P.pop.trace_additive
+                     else f"xv = xv + {k(P.pop.trace_scale)}")
+            out += [f"xv = x[b, j] * {k(P.pop.trace_decay)}", "if s_:", "    " + spike, "x[b, j] = xv"]
+        learn: list[str] = []
+        for m, tr in enumerate(P.rule_traces):
+            at = f"rt{m}[b, j]"
+            learn += [f"{at} = {at} * {k(tr.decay)}"]
+            if tr.set is not None:
+                learn += ["if s_:", f"    {at} = {k(tr.set)}"]
+            elif tr.add is not None:
+                learn += ["if s_:", f"    {at} = {at} + {k(tr.add)}"]
+        return out + (["if learning:"] + indent(learn, 4) if learn else [])
+
     def _population(self, P: Any) -> None:
+        """The cells of population P; with ``one_spike`` the crossers bid for the sample's
+        spike (atomic max of ``(draw << 32) | ~j``: the largest draw, then the lowest index,
+        as models.rng), and :meth:`_winner` spikes the winner after a barrier."""
         c, k = P.pop.compiled, self.k
         p = CudaPrinter({**{n: n for n, _ in c.fast}, **{n: f"{n}_" for n, _ in c.slow},
                          "I": "I_", "I_inh": "I_inh", "active": "active"}, k)
@@ -105,31 +140,32 @@ class KernelSource:
                                              + [f"sl_{n}[j] = {n}_" for n, _ in c.slow], 4)
         pre += [f"dl_{n} = np.float32(0.0)" for n in c.slow_incremented]
         cell = neuron_cell(c, p, k, ext=P.ext, inc=lambda n, op, v: f"dl_{n} = dl_{n} {op[0]} {v}")
-        cell += ["s[b, j] = s_", "if s_:", "    cuda.atomic.or_(bits, (nxt, b - b0, j >> 5), np.uint32(1) << np.uint32(j & 31))"]
-        cell += ["    count[b, j] += 1"] if P.counted else []
-        if P.pop.traces:
-            spike = (f"xv = {k(P.pop.trace_scale)}" if not P.pop.trace_additive
-                     else f"xv = xv + {k(P.pop.trace_scale)}")
-            cell += [f"xv = x[b, j] * {k(P.pop.trace_decay)}", "if s_:", "    " + spike, "x[b, j] = xv"]
-        learn_traces: list[str] = []
-        for m, tr in enumerate(P.rule_traces):
-            at = f"rt{m}[b, j]"
-            learn_traces += [f"{at} = {at} * {k(tr.decay)}"]
-            if tr.set is not None:
-                learn_traces += ["if s_:", f"    {at} = {k(tr.set)}"]
-            elif tr.add is not None:
-                learn_traces += ["if s_:", f"    {at} = {at} + {k(tr.add)}"]
-        if learn_traces:
-            cell += ["if learning:"] + indent(learn_traces, 4)
+        if P.pop.one_spike:
+            cell += ["s[b, j] = False", "if s_:", "    r = draw(sk, site_key(b, j))",
+                     "    cuda.atomic.max(best, b - b0, (np.uint64(r) << np.uint64(32)) | np.uint64(4294967295 - j))"]
+        else:
+            cell += self._spike(P)
         post = ["if learning:"] + indent([f"sl_{n}[j] = sl_{n}[j] + dl_{n}" for n in c.slow_incremented], 4) \
             if c.slow_incremented else []
-        body = [f"k{i} = kc[{i}]" for i in range(start, len(k.values))]
+        body = [f"sk = step_key(seed, {P.stream}, t)"] if P.pop.one_spike else []
         body += [f"for j in range(tid, {P.pop.n}, nth):"] + indent(pre + ["for b in range(b0, b1):"] + indent(cell, 4)
-                                                                   + post, 4)
-        params = ["t", "learning", "b0", "b1", "tid", "nth", "bits", "nxt", "kc"] + [local for local, _ in P.arrays]
+                                                                    + post, 4)
+        body = [f"k{i} = kc[{i}]" for i in range(start, len(k.values))] + body
+        params = ["t", "learning", "seed", "b0", "b1", "tid", "nth", "bits", "nxt", "best", "kc"] + [a for a, _ in P.arrays]
         self.fns += _fn(f"pop_{P.key}", params, body)
-        self.body.append(f"pop_{P.key}(t, learning, b0, b1, tid, nth, bits_{P.key}, nxt, kc, "
-                         f"{', '.join(g for _, g in P.arrays)})")
+        call = f"(t, learning, seed, b0, b1, tid, nth, bits_{P.key}, nxt, best_{P.key}, kc, {', '.join(g for _, g in P.arrays)})"
+        self.body.append(f"pop_{P.key}{call}")
+        if P.pop.one_spike:
+            self._winner(P, params, call)
+
+    def _winner(self, P: Any, params: list, call: str) -> None:
+        start = len(self.k.values)
+        body = ["for b in range(b0, b1):", "    bid = best[b - b0]",
+                "    win = np.int64(4294967295 - (bid & np.uint64(4294967295))) if bid != 0 else np.int64(-1)",
+                f"    for j in range(tid, {P.pop.n}, nth):", "        s_ = j == win"] + indent(self._spike(P), 8)
+        body = [f"k{i} = kc[{i}]" for i in range(start, len(self.k.values))] + body
+        self.fns += _fn(f"win_{P.key}", params, body)
+        self.winners.append(f"win_{P.key}{call}")
 
     def _propagate(self, C: Any) -> None:
         src = C.source
@@ -216,6 +252,7 @@ class KernelSource:
         plan = self.plan
         self.clamps: list[str] = []
         self.assigns: list[str] = []
+        self.winners: list[str] = []
         spb = plan.spb
         for P in plan.pops:
             self._population(P)
@@ -231,6 +268,7 @@ class KernelSource:
              f"b1 = min(b0 + {spb}, {plan.batch_arg}.shape[0])"]
         for P in plan.pops:
             L.append(f"bits_{P.key} = cuda.shared.array((2, {spb}, {words(P.pop.n)}), np.uint32)")
+            L.append(f"best_{P.key} = cuda.shared.array({spb}, np.uint64)")
         for P in plan.pops:  # the previous run's last spikes, in buffer 0
             W = words(P.pop.n)
             L += [f"for f in range(tid, {2 * spb * W}, nth):", f"    bits_{P.key}[f // {spb * W}, (f // {W}) % {spb}, f % {W}] = 0"]
@@ -243,7 +281,11 @@ class KernelSource:
         for P in plan.pops:
             W = words(P.pop.n)
             step += [f"for f in range(tid, {spb * W}, nth):", f"    bits_{P.key}[nxt, f // {W}, f % {W}] = 0"]
+            if P.pop.one_spike:
+                step += [f"for f in range(tid, {spb}, nth):", f"    best_{P.key}[f] = 0"]
         step += ["cuda.syncthreads()"] + pops_calls + ["cuda.syncthreads()"]
+        if self.winners:
+            step += self.winners + ["cuda.syncthreads()"]
         if rule_calls:
             learn = list(rule_calls)
             if self.clamps:
@@ -252,8 +294,8 @@ class KernelSource:
         L += ["for t in range(T):"] + indent(step, 4)
         union = _fn("_union_word", ["bits", "k", "nb", "wd"],
                     ["word = np.int64(0)", "for bl in range(nb):", "    word |= np.int64(bits[k, bl, wd])", "return word"])
-        kernel = ["", "", "@cuda.jit", f"def kernel(T, learning, kc, {', '.join(self.args)}):"] + indent(L, 4)
-        self.text = HEADER + "\n".join(union + self.fns + kernel) + "\n"
+        kernel = ["", "", "@cuda.jit", f"def kernel(T, learning, seed, kc, {', '.join(self.args)}):"] + indent(L, 4)
+        self.text = HEADER + rng_source() + "\n".join(union + self.fns + kernel) + "\n"
 
 
 __all__ = ["KernelSource", "words"]
