@@ -277,16 +277,16 @@ def bernoulli_fill(t, learning, seed, b0, b1, P, S, I, a):
     keys = np.empty(T, np.int64)
     for tt in range(T):
         keys[tt] = step_key(seed, stream, tt)  # noqa: F821 (prepended)
+    gen[:, b0:b1, :] = 0  # one sweep; then only the spikes are written (most pixels are 0)
     for b in range(b0, b1):
         for j in range(thr.shape[1]):
             p = thr[b, j]
             if p <= 0:
-                for tt in range(T):
-                    gen[tt, b, j] = 0
                 continue
             site = site_key(b, j)  # noqa: F821 (prepended)
             for tt in range(T):
-                gen[tt, b, j] = 1 if draw(keys[tt], site) < p else 0  # noqa: F821 (prepended)
+                if draw(keys[tt], site) < p:  # noqa: F821 (prepended)
+                    gen[tt, b, j] = 1
 
 
 @njit(parallel=True, **OPTS)
