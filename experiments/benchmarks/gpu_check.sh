@@ -32,6 +32,6 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 status=0
 # the CUDA kernels against the torch reference, on the device (no simulator when a GPU is there)
 timeout 200 $PY -m pytest -q -p no:cacheprovider tests/equivalence/test_cuda.py 2>&1 | tee "$OUT_DIR/gpu_check_tests.txt" || status=1
-timeout 420 $PY experiments/benchmarks/bench_gpu.py --epoch --budget-s 5 --json "$OUT_DIR/gpu_check.json" 2>&1 \
+timeout 360 $PY experiments/benchmarks/bench_gpu.py --epoch --budget-s 5 --json "$OUT_DIR/gpu_check.json" 2>&1 \
   | tee "$OUT_DIR/gpu_check_bench.txt" || status=1
 exit $status

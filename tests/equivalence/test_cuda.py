@@ -139,24 +139,27 @@ def test_auto_picks_the_kernel_only_on_cuda_and_says_why_not(monkeypatch):
 
 
 @pytest.mark.skipif(DEVICE == "cuda", reason="the GPU run compiles the kernels itself")
-def test_generated_kernel_compiles_for_a_real_gpu():
+def test_generated_kernel_compiles_for_a_real_gpu(tmp_path):
     """The simulator runs Python; this compiles the same kernel text to PTX (sm_90) with
-    numba-cuda's real compiler, so typing and lowering are checked without a GPU.  Needs
-    NVVM (CUDA's libnvvm), skipped where it is missing."""
-    code = textwrap.dedent("""
-        import types, numba, torch, yaml
+    numba-cuda's real compiler, so typing and lowering are checked without a GPU: the
+    step's barriers are there, no product is fused into an FMA (the other backends round
+    twice), and, where CUDA's ptxas is installed, a thread needs at most the registers a
+    512-thread block may have.  Needs NVVM (libnvvm), skipped where it is missing."""
+    code = textwrap.dedent(r"""
+        import re, shutil, subprocess, sys, types, numba, torch, yaml
         import numba.cuda.dispatcher as dispatcher
         from numba import cuda
         from snnrun.build import build_network
+        from snnrun.core.encoders import BernoulliTrain
         from snnrun.core.gpu import CudaSimulator
+        from snnrun.core.gpu.source import MAX_REGISTERS
         dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))  # no GPU here
-        bars = []
-        for text, counted in NETWORKS:
+        for n, (text, counted, prob) in enumerate(NETWORKS):
             net = build_network(yaml.safe_load(text), seed=0)
             net.allocate(2)
             n_in = net.populations["X"].n
-            sim = CudaSimulator(net, [counted], check=False)
-            module, sig = sim.compile_target({"X": torch.zeros(5, 2, n_in, dtype=torch.uint8)}, True)
+            x = BernoulliTrain(torch.full((2, n_in), 0.1), 5) if prob else torch.zeros(5, 2, n_in, dtype=torch.uint8)
+            module, sig = CudaSimulator(net, [counted], check=False).compile_target({"X": x}, True)
             try:
                 ptx, _ = cuda.compile_ptx(module.kernel.py_func, sig, cc=(9, 0))
             except Exception as exc:
@@ -164,16 +167,28 @@ def test_generated_kernel_compiles_for_a_real_gpu():
                     print("NO-NVVM", exc)
                     raise SystemExit(0)
                 raise
-            bars.append(ptx.count("bar.sync"))
-        print("PTX", min(bars))
-    """).replace("NETWORKS", repr(((ZOO_CUDA, "AL"), (DC_ONE_SPIKE, "Ae"))))
+            print("BARS", ptx.count("bar.sync"), "FMA", ptx.count("fma.rn.f32"))
+            ptxas = shutil.which("ptxas")
+            if ptxas:
+                path = f"OUT/k{n}.ptx"
+                open(path, "w").write(ptx.replace(".entry", ".entry", 1))
+                res = subprocess.run([ptxas, "-arch=sm_90", "-v", "--maxrregcount", str(MAX_REGISTERS), path,
+                                      "-o", path + ".o"], capture_output=True, text=True)
+                regs = [int(r) for r in re.findall(r"Used (\d+) registers", res.stdout + res.stderr)]
+                print("REGS", max(regs) if regs else -1, res.returncode)
+    """).replace("NETWORKS", repr(((ZOO_CUDA, "AL", False), (DC_ONE_SPIKE, "Ae", True)))).replace("OUT", str(tmp_path))
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     if "NO-NVVM" in out.stdout:
         pytest.skip(f"no NVVM to compile with: {out.stdout.strip()[:200]}")
-    assert "PTX" in out.stdout and int(out.stdout.split("PTX")[1]) >= 3, out.stdout  # the step's barriers are there
+    lines = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("BARS")]
+    assert len(lines) == 2, out.stdout
+    for ln in lines:
+        assert int(ln[1]) >= 3 and int(ln[3]) == 0, out.stdout  # barriers; no fma.rn.f32
+    for ln in [ln.split() for ln in out.stdout.splitlines() if ln.startswith("REGS")]:
+        assert 0 < int(ln[1]) <= 128 and ln[2] == "0", out.stdout
 
 
 def test_device_views_are_kept_for_state_and_made_anew_for_inputs(monkeypatch):
@@ -201,3 +216,5 @@ def test_device_views_are_kept_for_state_and_made_anew_for_inputs(monkeypatch):
     net.allocate(2)  # new state tensors: new views
     sim._args([net.populations["Ae"].v], fresh=set())
     assert len(made) == 5
+    launch = gpu.Launch(sim, {}, {})  # placeholders (a connection without a mask) are made once
+    assert launch.dummy(2) is launch.dummy(2) and launch.scratch("p1_ie", 12) is launch.scratch("p1_ie", 12)

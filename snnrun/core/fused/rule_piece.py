@@ -67,23 +67,26 @@ class RulePrinter:
         self.p = ScalarPrinter(names, k)
         self.w_ix = w_ix
 
+    def mul(self, a: str, b: str) -> str:
+        return self.p.binop("*", a, b)
+
     def prod(self, factors: tuple) -> Optional[str]:
         out = None
         for f in factors:
             code = self.p.expr(f)
-            out = code if out is None else f"({out} * {code})"
+            out = code if out is None else self.mul(out, code)
         return out
 
     def value(self, t: Term, coeff: str) -> str:
         """The term's value for one event: ``((pre * post) * coeff) * syn``."""
         pv = self.prod(t.pre)
         if t.reward:
-            pv = "reward[b]" if pv is None else f"({pv} * reward[b])"
+            pv = "reward[b]" if pv is None else self.mul(pv, "reward[b]")
         qv = self.prod(t.post)
-        base = pv if qv is None else (qv if pv is None else f"({pv} * {qv})")
-        out = f"({base} * {coeff})" if base is not None else coeff
+        base = pv if qv is None else (qv if pv is None else self.mul(pv, qv))
+        out = self.mul(base, coeff) if base is not None else coeff
         syn = self.prod(t.syn)
-        return f"({out} * {syn})" if syn else out
+        return self.mul(out, syn) if syn else out
 
 
 def rule_piece(c: CompiledRule, layout: str, *, slow_pre: set, slow_post: set, scale: float,

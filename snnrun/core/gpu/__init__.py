@@ -44,8 +44,16 @@ def unsupported_reason(net: Network) -> Optional[str]:
         cuda = _cuda()
     except ImportError as exc:
         return f"numba-cuda is not available ({exc}; pip install 'snnrun[cuda]')"
-    if not simulated() and not cuda.is_available():
-        return "numba-cuda finds no CUDA driver"
+    if not simulated():
+        if not cuda.is_available():
+            return "numba-cuda finds no CUDA driver"
+        try:
+            from numba.cuda.cudadrv import nvvm
+
+            if not nvvm.is_available():
+                return "numba-cuda finds no NVVM to compile with (pip install 'snnrun[cuda]')"
+        except ImportError:  # pragma: no cover - a numba-cuda without the check
+            pass
     for name, pop in net.populations.items():
         if not getattr(pop, "fused", True):
             return f"population {name!r} ({type(pop).__name__}) has real-valued output"
@@ -100,8 +108,8 @@ class Launch:
         """A zeroed ``[B, n]`` input buffer, kept across launches (the kernel leaves it 0)."""
         net = self.sim.net
         buf = self.sim._scratch.get(name)
-        if buf is None or buf.shape != (net.batch, n) or buf.device != net.device:
-            buf = self.sim._scratch[name] = torch.zeros((net.batch, n), device=net.device)
+        if buf is None or buf.shape != (net.batch, n) or not _on(buf, net.device):
+            buf = self.sim._scratch[name] = torch.zeros((net.batch, n), dtype=torch.float32, device=net.device)
         return buf
 
     def mask(self, conn: Any) -> torch.Tensor:
@@ -111,7 +119,11 @@ class Launch:
         return m
 
     def dummy(self, ndim: int) -> torch.Tensor:
-        return torch.zeros((1,) * ndim, device=self.sim.net.device)
+        """A placeholder array (a connection without a mask), the same one every launch."""
+        d = self.sim._dummies.get(ndim)
+        if d is None or not _on(d, self.sim.net.device):
+            d = self.sim._dummies[ndim] = torch.zeros((1,) * ndim, dtype=torch.float32, device=self.sim.net.device)
+        return d
 
 
 class CudaSimulator:
@@ -137,10 +149,14 @@ class CudaSimulator:
         self._masks: dict[int, torch.Tensor] = {}
         self._views: dict[tuple, Any] = {}
         self._views_of = -1
+        self._streams: dict[int, Any] = {}
+        self._dummies: dict[int, torch.Tensor] = {}
 
-    def source(self, inputs: Sequence[str] = (), learning: bool = False, batch: int = 1) -> str:
-        """The kernel module's text for these inputs (what :meth:`run` compiles)."""
-        return self._build(tuple(inputs), batch if learning else 1)[0].text
+    def source(self, inputs: Sequence[str] = (), learning: bool = False, batch: int = 1, prob: bool = False) -> str:
+        """The kernel module's text for input populations ``inputs`` (given probabilities
+        when ``prob``, else spikes per step): what :meth:`run` compiles."""
+        kinds = tuple((name, "prob" if prob else "steps") for name in sorted(inputs))
+        return self._build(kinds, batch if learning else 1)[0].text
 
     def _build(self, inputs: tuple, spb: int) -> tuple:
         from .plan import Plan
@@ -158,16 +174,41 @@ class CudaSimulator:
             hit = self._kernels[key] = (src, plan, torch.tensor(src.k.values, dtype=torch.float32, device=self.net.device))
         return hit
 
-    def compile_target(self, inputs: Mapping[str, torch.Tensor], learning: bool) -> tuple:
-        """(the kernel's module, the numba signature of its launch) for ``inputs`` ``[T, B,
-        n]`` on the CPU: what compiles the kernel ahead, e.g. to PTX without a GPU."""
+    def _inputs(self, inputs: Mapping[str, Any], n_steps: Optional[int], seed: int) -> tuple:
+        """(T, batch, {population: tensor}, ((population, kind), ...)): Bernoulli trains as
+        their integer thresholds ``[B, n]`` (``floor(p 2^32)``, models.rng; drawn in the
+        kernel), other inputs as ``[T, B, n]`` spikes (uint8) or values (float32)."""
+        net = self.net
+        shaped = {k: (v.prob.expand(v.n_steps, *v.prob.shape) if isinstance(v, BernoulliTrain) else v)
+                  for k, v in inputs.items()}
+        T, batch = net._check_inputs(shaped, n_steps)
+        out, kinds = {}, []
+        for k, v in sorted(inputs.items()):
+            pop = net.populations[k]
+            if isinstance(v, BernoulliTrain) and pop.compiled.input:
+                p = v.prob.to(net.device).reshape(batch, -1)
+                if not bool(torch.isfinite(p).all()):
+                    raise ValueError("spike probabilities contain NaN or inf")
+                out[k], kind = torch.floor(p.to(torch.float64) * 4294967296.0).to(torch.int64), "prob"
+            else:
+                if isinstance(v, BernoulliTrain):  # into a population that is not an input: drawn as torch does
+                    v = v.draw(seed, input_stream(list(net.populations).index(k)))
+                x = v[:T].to(net.device).reshape(T, batch, -1)
+                binary = pop.compiled.input and x.dtype in (torch.bool, torch.uint8)
+                out[k], kind = x.to(torch.uint8 if binary else torch.float32).contiguous(), "steps"
+            kinds.append((k, kind))
+        return T, batch, out, tuple(kinds)
+
+    def compile_target(self, inputs: Mapping[str, Any], learning: bool) -> tuple:
+        """(the kernel's module, the numba signature of its launch) for ``inputs`` (as for
+        :meth:`run`) on the CPU: what compiles the kernel ahead, e.g. to PTX without a GPU."""
         import numba
 
         from ..fused.loader import load_source
 
-        steps = {k: v.reshape(v.shape[0], v.shape[1], -1) for k, v in inputs.items()}
-        src, plan, kc = self._build(tuple(sorted(steps)), self.net.batch if learning else 1)
-        counts = {n: torch.zeros((self.net.batch, self.net.populations[n].n), dtype=torch.int32) for n in self.counted}
+        T, batch, steps, kinds = self._inputs(inputs, None, 0)
+        src, plan, kc = self._build(kinds, batch if learning else 1)
+        counts = {n: torch.zeros((batch, self.net.populations[n].n), dtype=torch.int32) for n in self.counted}
         arrays = [kc] + plan.tensors(Launch(self, steps, counts))
         sig = tuple([numba.int64, numba.boolean, numba.int64] + [numba.typeof(t.detach().numpy()) for t in arrays])
         return load_source(src.text, "cuda"), sig
@@ -192,7 +233,22 @@ class CudaSimulator:
             out.append(view)
         return out
 
-    def run(self, inputs: Mapping[str, torch.Tensor], learning: bool, n_steps: Optional[int] = None,
+    def _launch(self, kernel: Any, blocks: int, args: tuple) -> None:
+        """Launch on torch's current stream of the network's device (numba's own context
+        for that device), or in the simulator."""
+        if simulated():
+            kernel[blocks, self.threads](*args)
+            return
+        cuda = _cuda()
+        index = self.net.device.index if self.net.device.index is not None else torch.cuda.current_device()
+        ptr = torch.cuda.current_stream(index).cuda_stream
+        with cuda.gpus[index]:
+            stream = self._streams.get(ptr)
+            if stream is None:
+                stream = self._streams[ptr] = cuda.external_stream(ptr)
+            kernel[blocks, self.threads, stream](*args)
+
+    def run(self, inputs: Mapping[str, Any], learning: bool, n_steps: Optional[int] = None,
             recorders: Sequence = ()) -> dict[str, torch.Tensor]:
         from ..fused.loader import load_source
 
@@ -201,40 +257,31 @@ class CudaSimulator:
             raise ValueError("the cuda kernel does not record per step; record with the torch backend "
                              "(Network.run(..., recorders=[...]) or backend=torch)")
         seed = presentation_seed(self.seeds)
-        names = list(net.populations)
-        drawn = {k: (v.draw(seed, input_stream(names.index(k))) if isinstance(v, BernoulliTrain) else v)
-                 for k, v in inputs.items()}
-        T, batch = net._check_inputs(drawn, n_steps)
+        T, batch, steps, kinds = self._inputs(inputs, n_steps, seed)
         if batch != net.batch or net._plan is None:
             net.allocate(batch)
-        steps = {}
-        for k, v in drawn.items():
-            v = v[:T].to(net.device).reshape(T, batch, -1)
-            pop = net.populations[k]
-            if pop.compiled.input and v.dtype in (torch.bool, torch.uint8):
-                v = v.to(torch.uint8)
-            else:
-                v = v.to(torch.float32)
-            steps[k] = v.contiguous()
         learn = bool(learning)
-        src, plan, kc = self._build(tuple(sorted(steps)), batch if learn else 1)
+        src, plan, kc = self._build(kinds, batch if learn else 1)
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)
-            if buf is None or buf.shape != (batch, pop.n) or buf.device != net.device:
+            if buf is None or buf.shape != (batch, pop.n) or not _on(buf, net.device):
                 buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32, device=net.device)
             buf.zero_()
         for pop in net.populations.values():
             pop.learning = learn
         kernel = load_source(src.text, "cuda").kernel
         tensors = [kc] + plan.tensors(Launch(self, steps, self.counts))
-        fresh = {k + 1 for k, name in enumerate(plan.arg_names()) if name.endswith(("_xin", "_ext"))}
-        args = self._args(tensors, fresh)
-        blocks = 1 if learn else -(-batch // plan.spb)
-        kernel[blocks, self.threads](T, learn, seed, *args)
+        fresh = {k + 1 for k, name in enumerate(plan.arg_names()) if name.endswith(("_xin", "_thr", "_ext"))}
+        self._launch(kernel, 1 if learn else -(-batch // plan.spb), (T, learn, seed, *self._args(tensors, fresh)))
         if learn:
             net.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}
+
+
+def _on(t: torch.Tensor, device: torch.device) -> bool:
+    """``t`` is on ``device`` (``cuda`` without an index means the current device)."""
+    return t.device.type == device.type and (device.index is None or t.device.index == device.index)
 
 
 __all__ = ["CudaSimulator", "unsupported_reason", "simulated"]

@@ -23,6 +23,7 @@ class PopPlan:
     pop: Any
     ext: bool
     counted: bool
+    prob: bool = False        # an input population drawing Bernoulli spikes from thresholds in the kernel
     rule_traces: list = dataclasses.field(default_factory=list)   # [Trace] updated at this side's spikes
     arrays: list = dataclasses.field(default_factory=list)        # [(local name, global name)]
 
@@ -36,6 +37,13 @@ class PopPlan:
         from ..models.rng import one_spike_stream
 
         return one_spike_stream(int(self.key[1:]))
+
+    @property
+    def input_stream(self) -> int:
+        """models.rng's stream of this population's Bernoulli input."""
+        from ..models.rng import input_stream
+
+        return input_stream(int(self.key[1:]))
 
 
 @dataclasses.dataclass
@@ -71,22 +79,21 @@ class ConnPlan:
     def mask_arg(self) -> str:
         return f"{self.key}_mask"
 
-    @property
-    def mask_n(self) -> int:
-        return self.n_w if self.mask else 1
-
 
 class Plan:
-    """The kernel's layout for ``net``: ``inputs`` names the populations given input
-    (input populations read it as spikes or values, others add it), ``counted`` the
-    populations whose spikes are counted, ``spb`` the samples per thread block."""
+    """The kernel's layout for ``net``: ``inputs`` ``((population, "prob" | "steps"), ...)``
+    names the populations given input (input populations draw it from probabilities or read
+    it as spikes or values per step, others add it), ``counted`` the populations whose
+    spikes are counted, ``spb`` the samples per thread block."""
 
     def __init__(self, net: Any, counted: list, inputs: tuple, spb: int):
         self.net, self.spb = net, spb
         self.getters: dict[str, Callable[[Any], torch.Tensor]] = {}
         self.pops: list[PopPlan] = []
+        given = dict(inputs)
         for k, (name, pop) in enumerate(net.populations.items()):
-            P = PopPlan(f"p{k}", name, pop, ext=name in inputs and not pop.compiled.input, counted=name in counted)
+            P = PopPlan(f"p{k}", name, pop, ext=name in given and not pop.compiled.input, counted=name in counted,
+                        prob=pop.compiled.input and given.get(name) == "prob")
             self.pops.append(P)
             self._pop_arrays(P)
         by_pop = {id(P.pop): P for P in self.pops}
@@ -113,7 +120,9 @@ class Plan:
             g[f"{key}_{local}"] = getter
             P.arrays.append((local, f"{key}_{local}"))
 
-        if c.input:
+        if P.prob:
+            add("thr", lambda x, name=P.name: x.inputs[name])
+        elif c.input:
             add("xin", lambda x, name=P.name: x.inputs[name])
         else:
             add("ie", lambda x: x.scratch(key + "_ie", pop.n))

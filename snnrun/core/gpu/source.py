@@ -35,7 +35,23 @@ from ..models.rule import PRE, Term
 HEADER = '''import math
 
 import numpy as np
-from numba import cuda
+from numba import config, cuda
+
+if config.ENABLE_CUDASIM:
+    @cuda.jit(device=True)
+    def _mul(a, b):
+        return a * b
+else:  # a product NVVM cannot fuse with an addition (one rounding each, as on every backend)
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True)
+    def _mul(a, b):
+        return libdevice.fmul_rn(a, b)
+
+
+def _kernel(registers):
+    """cuda.jit with at most ``registers`` per thread (the simulator takes no limit)."""
+    return cuda.jit if config.ENABLE_CUDASIM else cuda.jit(max_registers=registers)
 
 
 @cuda.jit(device=True)
@@ -60,6 +76,10 @@ def _any(bits, k, nb, i):
         word |= np.int64(bits[k, bl, i >> 5])
     return (word >> (i & 31)) & 1
 '''
+
+
+#: registers per thread: a block of 512 threads fits one SM's 64K (ptxas gives 150-180 uncapped)
+MAX_REGISTERS = 128
 
 
 def rng_source() -> str:
@@ -115,11 +135,11 @@ class KernelSource:
         if P.pop.traces:
             spike = (f"xv = {k(P.pop.trace_scale)}" if not P.pop.trace_additive
                      else f"xv = xv + {k(P.pop.trace_scale)}")
-            out += [f"xv = x[b, j] * {k(P.pop.trace_decay)}", "if s_:", "    " + spike, "x[b, j] = xv"]
+            out += [f"xv = _mul(x[b, j], {k(P.pop.trace_decay)})", "if s_:", "    " + spike, "x[b, j] = xv"]
         learn: list[str] = []
         for m, tr in enumerate(P.rule_traces):
             at = f"rt{m}[b, j]"
-            learn += [f"{at} = {at} * {k(tr.decay)}"]
+            learn += [f"{at} = _mul({at}, {k(tr.decay)})"]
             if tr.set is not None:
                 learn += ["if s_:", f"    {at} = {k(tr.set)}"]
             elif tr.add is not None:
@@ -140,6 +160,9 @@ class KernelSource:
                                              + [f"sl_{n}[j] = {n}_" for n, _ in c.slow], 4)
         pre += [f"dl_{n} = np.float32(0.0)" for n in c.slow_incremented]
         cell = neuron_cell(c, p, k, ext=P.ext, inc=lambda n, op, v: f"dl_{n} = dl_{n} {op[0]} {v}")
+        if P.prob:  # Bernoulli input drawn here, as models.rng.bernoulli draws it
+            read = cell.index("I_ = np.float32(xin[t, b, j])")
+            cell[read] = "I_ = np.float32(1.0) if draw(skin, site_key(b, j)) < thr[b, j] else np.float32(0.0)"
         if P.pop.one_spike:
             cell += ["s[b, j] = False", "if s_:", "    r = draw(sk, site_key(b, j))",
                      "    cuda.atomic.max(best, b - b0, (np.uint64(r) << np.uint64(32)) | np.uint64(4294967295 - j))"]
@@ -148,6 +171,7 @@ class KernelSource:
         post = ["if learning:"] + indent([f"sl_{n}[j] = sl_{n}[j] + dl_{n}" for n in c.slow_incremented], 4) \
             if c.slow_incremented else []
         body = [f"sk = step_key(seed, {P.stream}, t)"] if P.pop.one_spike else []
+        body += [f"skin = step_key(seed, {P.input_stream}, t)"] if P.prob else []
         body += [f"for j in range(tid, {P.pop.n}, nth):"] + indent(pre + ["for b in range(b0, b1):"] + indent(cell, 4)
                                                                     + post, 4)
         body = [f"k{i} = kc[{i}]" for i in range(start, len(k.values))] + body
@@ -161,7 +185,7 @@ class KernelSource:
     def _winner(self, P: Any, params: list, call: str) -> None:
         start = len(self.k.values)
         body = ["for b in range(b0, b1):", "    bid = best[b - b0]",
-                "    win = np.int64(4294967295 - (bid & np.uint64(4294967295))) if bid != 0 else np.int64(-1)",
+                "    win = np.int64(np.uint64(4294967295) - (bid & np.uint64(4294967295))) if bid != 0 else np.int64(-1)",
                 f"    for j in range(tid, {P.pop.n}, nth):", "        s_ = j == win"] + indent(self._spike(P), 8)
         body = [f"k{i} = kc[{i}]" for i in range(start, len(self.k.values))] + body
         self.fns += _fn(f"win_{P.key}", params, body)
@@ -210,7 +234,8 @@ class KernelSource:
         body: list[str] = []
         if C.diag:
             hit = " or ".join((["_any(bpre, nxt, b1 - b0, i)"] if pre else []) + (["_any(bpost, nxt, b1 - b0, i)"] if post else []))
-            body += [f"for i in range(tid, {C.n_post}, nth):", "    j = i", f"    if {hit}:"] + indent(both, 8)
+            if hit:  # a rule with no terms changes no weight
+                body += [f"for i in range(tid, {C.n_post}, nth):", "    j = i", f"    if {hit}:"] + indent(both, 8)
         else:
             if pre:
                 rows = [f"for j in range(tid, {C.n_post}, nth):"] + indent(both, 4)
@@ -226,12 +251,15 @@ class KernelSource:
                          f"{C.mask_arg}{''.join(', ' + g for _, g in C.rule_arrays)})")
         self._assigns(C, rp, start, params)
         if lo or hi:  # at a presentation's first step every weight is clamped, as the reference does
-            clamp = [f"for f in range(tid, {C.n_w}, nth):", "    v = wf[f]"]
+            ix = "i" if C.diag else "i, j"  # no reshape in the kernel: numba-cuda links a helper for it
+            clamp = [f"for f in range(tid, {C.n_w}, nth):"] + (["    i = f"] if C.diag else
+                                                               [f"    i = f // {C.n_post}", f"    j = f % {C.n_post}"])
+            clamp += [f"    v = w[{ix}]"]
             clamp += indent(([f"if v < {lo}:", f"    v = {lo}"] if lo else []) + ([f"if v > {hi}:", f"    v = {hi}"] if hi else []), 4)
-            clamp += ["    wf[f] = v * mf[f]" if C.mask else "    wf[f] = v"]
-            self.fns += _fn(f"clamp_{C.key}", ["tid", "nth", "kc", "wf", "mf"],
+            clamp += [f"    w[{ix}] = v * mask[{ix}]" if C.mask else f"    w[{ix}] = v"]
+            self.fns += _fn(f"clamp_{C.key}", ["tid", "nth", "kc", "w", "mask"],
                             [f"k{i} = kc[{i}]" for i in range(start, len(k.values))] + clamp)
-            self.clamps.append(f"clamp_{C.key}(tid, nth, kc, {C.w}.reshape({C.n_w}), {C.mask_arg}.reshape({C.mask_n}))")
+            self.clamps.append(f"clamp_{C.key}(tid, nth, kc, {C.w}, {C.mask_arg})")
 
     def _assigns(self, C: Any, rp: Any, start: int, params: list) -> None:
         """on_pre / on_post trace assignments at this step's spikes, after every synapse has
@@ -294,7 +322,8 @@ class KernelSource:
         L += ["for t in range(T):"] + indent(step, 4)
         union = _fn("_union_word", ["bits", "k", "nb", "wd"],
                     ["word = np.int64(0)", "for bl in range(nb):", "    word |= np.int64(bits[k, bl, wd])", "return word"])
-        kernel = ["", "", "@cuda.jit", f"def kernel(T, learning, seed, kc, {', '.join(self.args)}):"] + indent(L, 4)
+        kernel = ["", "", f"@_kernel({MAX_REGISTERS})",
+                  f"def kernel(T, learning, seed, kc, {', '.join(self.args)}):"] + indent(L, 4)
         self.text = HEADER + rng_source() + "\n".join(union + self.fns + kernel) + "\n"
 
 

@@ -53,10 +53,13 @@ class ScalarPrinter:
         if isinstance(e, Un):
             return f"(not {self.expr(e.a)})" if e.op == "not" else f"(-{self.expr(e.a)})"
         if isinstance(e, (Bin, Cmp, BoolOp)):
-            return f"({self.expr(e.a)} {e.op} {self.expr(e.b)})"
+            return self.binop(e.op, self.expr(e.a), self.expr(e.b))
         if isinstance(e, Cond):
             return f"({self.expr(e.a)} if {self.expr(e.test)} else {self.expr(e.b)})"
         return self.call(e.fn, [self.expr(x) for x in e.args])
+
+    def binop(self, op: str, a: str, b: str) -> str:
+        return f"({a} {op} {b})"
 
     def call(self, fn: str, a: list) -> str:
         """A function of :data:`~snnrun.core.models.ir.FUNCTIONS` on printed arguments."""
@@ -80,7 +83,7 @@ class ScalarPrinter:
                     out.extend(custom)
                     continue
                 name = self.names.get(s.target, s.target)
-                out.append(f"{name} = {value}" if s.op == "=" else f"{name} = {name} {_AUG[s.op]} {value}")
+                out.append(f"{name} = {value}" if s.op == "=" else f"{name} = {self.binop(_AUG[s.op], name, value)}")
             else:
                 out.append(f"if {self.expr(s.test)}:")
                 out.extend("    " + line for line in (self.block(s.body, assign) or ["pass"]))
@@ -93,7 +96,12 @@ class ScalarPrinter:
 class CudaPrinter(ScalarPrinter):
     """Scalar source for numba-cuda kernels, which have no numpy ufuncs: ``math.exp`` etc.
     (float32 in, float32 out on the device) and the kernel module's NaN-propagating
-    ``_fmin`` / ``_fmax`` (as ``np.minimum`` / ``np.maximum``)."""
+    ``_fmin`` / ``_fmax`` (as ``np.minimum`` / ``np.maximum``).  Products are the module's
+    ``_mul`` (libdevice's ``fmul_rn``): NVVM fuses ``a * b + c`` into one FMA otherwise, which
+    rounds once where the other backends round twice."""
+
+    def binop(self, op: str, a: str, b: str) -> str:
+        return f"_mul({a}, {b})" if op == "*" else super().binop(op, a, b)
 
     def call(self, fn: str, a: list) -> str:
         if fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
