@@ -265,6 +265,13 @@ class Network:
         conn.w.copy_(w.to(conn.w.device, conn.w.dtype))
         conn.clamp_()
 
+    def check_populations(self, names: Sequence[str], what: str = "count") -> list[str]:
+        """``names`` as a list, each a population (a KeyError naming the stranger)."""
+        for name in names:
+            if name not in self.populations:
+                raise KeyError(f"no population {name!r} to {what}; populations are: {', '.join(self.populations)}")
+        return list(names)
+
     def _conn(self, name: str) -> Connection:
         if name not in self.connections:
             raise KeyError(f"no connection {name!r}; connections are: {', '.join(self.connections)}")

@@ -59,7 +59,7 @@ def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
     if backend not in BACKENDS:
         raise ValueError(f"backend: {backend!r} is not one of: {', '.join(BACKENDS)}")
     if backend == "cuda" or (backend == "auto" and net.device.type == "cuda"):
-        return _cuda_simulator(net, counted, backend)
+        return _kernel_or_torch(net, counted, backend, "cuda")
     if backend == "compile":
         net.compile(mode="reduce-overhead" if net.device.type == "cuda" else None)
         sim = TorchSimulator(net, counted)
@@ -70,36 +70,34 @@ def make_simulator(net: Network, counted: Sequence[str], backend: str = "auto"):
         sim = TorchSimulator(net, counted)
         sim.note = "torch (the eager torch step, as asked)"
         return sim
+    return _kernel_or_torch(net, counted, backend, "numba")
+
+
+#: the generated kernels: backend -> (module, simulator class, what it is, its short name)
+KERNELS = {"numba": ("snnrun.core.fused", "FusedSimulator", "the fused CPU kernel", "the fused kernel"),
+           "cuda": ("snnrun.core.gpu", "CudaSimulator", "the generated CUDA kernel", "the CUDA kernel")}
+
+
+def _kernel_or_torch(net: Network, counted: Sequence[str], backend: str, kernel: str):
+    """The ``kernel`` backend's simulator, or (``auto``) the eager torch step with the
+    reason it cannot run (an error naming it when the kernel was asked for)."""
+    import importlib
+
+    module, cls, what, short = KERNELS[kernel]
     try:
-        from .fused import FusedSimulator, unsupported_reason
+        mod = importlib.import_module(module)
     except ImportError as exc:
-        if backend == "numba":
-            raise ValueError(f"backend: numba is not available ({exc})") from None
-        reason = f"numba is not available ({exc})"
+        if backend == kernel:
+            raise ValueError(f"backend: {kernel} is not available ({exc})") from None
+        reason = f"{kernel} is not available ({exc})"
     else:
-        reason = unsupported_reason(net)
+        reason = mod.unsupported_reason(net)
         if reason is None:
-            sim = FusedSimulator(net, counted)
-            sim.note = "numba (the fused CPU kernel)"
+            sim = getattr(mod, cls)(net, counted)
+            sim.note = f"{kernel} ({what})"
             return sim
-    if backend == "numba":
-        raise ValueError(f"backend: numba cannot run this network: {reason}")
+    if backend == kernel:
+        raise ValueError(f"backend: {kernel} cannot run this network: {reason}")
     sim = TorchSimulator(net, counted)
-    sim.note = f"torch, not the fused kernel: {reason}"
-    return sim
-
-
-def _cuda_simulator(net: Network, counted: Sequence[str], backend: str):
-    """The CUDA kernel, or (``auto``) the eager torch step with the reason."""
-    from .gpu import CudaSimulator, unsupported_reason
-
-    reason = unsupported_reason(net)
-    if reason is None:
-        sim = CudaSimulator(net, counted)
-        sim.note = "cuda (the generated CUDA kernel)"
-        return sim
-    if backend == "cuda":
-        raise ValueError(f"backend: cuda cannot run this network: {reason}")
-    sim = TorchSimulator(net, counted)
-    sim.note = f"torch, not the CUDA kernel: {reason}"
+    sim.note = f"torch, not {short}: {reason}"
     return sim

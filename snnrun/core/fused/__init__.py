@@ -14,6 +14,7 @@ import torch
 import numba  # noqa: F401  (ImportError here makes the backend unavailable)
 
 from ..encoders import BernoulliTrain
+from ..kernel_support import common_reason
 from ..models.rng import presentation_seed
 from ..network import Network
 from .codegen import Ctx, Program, add_connection, add_population, add_rule, ahead, rule_layout
@@ -29,16 +30,12 @@ def unsupported_reason(net: Network) -> Optional[str]:
     """Why the fused backend cannot run ``net`` (``None`` when it can)."""
     if net.device.type != "cpu":
         return f"it runs on the CPU only (network is on {net.device})"
-    for name, pop in net.populations.items():
-        if not getattr(pop, "fused", True):
-            return f"population {name!r} ({type(pop).__name__}) has real-valued output"
+    why = common_reason(net, CONNECTION_KINDS, "fused")
+    if why:
+        return why
     for name, conn in net.connections.items():
-        if conn.kind not in CONNECTION_KINDS:
-            return f"connection {name!r} of kind {conn.kind} is not supported (fused kinds: {', '.join(CONNECTION_KINDS)})"
         if is_patch(conn) and (conn.max_delay > 0 or conn.b is not None):
             return f"{conn.kind} connection {name!r} with delays or a bias is not supported"
-        if conn.w.dtype != torch.float32:
-            return f"connection {name!r} weights are {conn.w.dtype}, not float32"
         rule = conn.rule
         if rule is not None and conn.learning_enabled:
             why = supported(rule.compiled, rule_layout(conn))
@@ -57,10 +54,7 @@ class FusedSimulator:
         if reason is not None:
             raise ValueError(f"fused backend: {reason}")
         self.net = net
-        self.counted = list(counted)
-        for name in self.counted:
-            if name not in net.populations:
-                raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
+        self.counted = net.check_populations(counted)
         self._frames: dict[tuple, Frame] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}

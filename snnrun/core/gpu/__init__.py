@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 
 from ..encoders import BernoulliTrain
+from ..kernel_support import common_reason
 from ..models.rng import input_stream, presentation_seed
 from ..models.rule import Term
 from ..network import Network
@@ -54,16 +55,12 @@ def unsupported_reason(net: Network) -> Optional[str]:
                 return "numba-cuda finds no NVVM to compile with (pip install 'snnrun[cuda]')"
         except ImportError:  # pragma: no cover - a numba-cuda without the check
             pass
-    for name, pop in net.populations.items():
-        if not getattr(pop, "fused", True):
-            return f"population {name!r} ({type(pop).__name__}) has real-valued output"
+    why = common_reason(net, CONNECTION_KINDS, "cuda")
+    if why:
+        return why
     for name, conn in net.connections.items():
-        if conn.kind not in CONNECTION_KINDS:
-            return f"connection {name!r} of kind {conn.kind} is not supported (cuda kinds: {', '.join(CONNECTION_KINDS)})"
         if conn.max_delay > 0 or conn.b is not None:
             return f"connection {name!r} has delays or a bias, not generated for CUDA yet"
-        if conn.w.dtype != torch.float32:
-            return f"connection {name!r} weights are {conn.w.dtype}, not float32"
         rule = conn.rule
         if rule is not None and conn.learning_enabled:
             c = rule.compiled
@@ -136,10 +133,7 @@ class CudaSimulator:
         if reason is not None:
             raise ValueError(f"cuda backend: {reason}")
         self.net = net
-        self.counted = list(counted)
-        for name in self.counted:
-            if name not in net.populations:
-                raise KeyError(f"no population {name!r} to count; populations are: {', '.join(net.populations)}")
+        self.counted = net.check_populations(counted)
         biggest = max(p.n for p in net.populations.values())
         self.threads = int(threads or os.environ.get("SNNRUN_CUDA_THREADS") or min(MAX_THREADS, -(-biggest // 32) * 32))
         self.counts: dict[str, torch.Tensor] = {}
