@@ -219,7 +219,20 @@ def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
             prog.slot(f"{C}_dcol", "i32_1", lambda conn=conn: delay_csr(conn)[1].numpy())
         if conn.delays is not None and L <= ROW_DELAYS_MAX:
             prog.slot(f"{C}_dl", "u8_2", lambda conn=conn: delay_bytes(conn))
-            prog.lib("prop_delays_rows", [f"{C}_ridx", f"{C}_rcnt", f"{C}_dl", f"{C}_w", out, f"{C}_pos0"], "prop")
+            rows = ("prop_delays_rows", [f"{C}_ridx", f"{C}_rcnt", f"{C}_dl", f"{C}_w", out, f"{C}_pos0"], "prop")
+            xin = prog.slots.get(f"{S}_xin")
+            if xin is not None and xin.kind == "u8_3" and out not in prog.written and not diag:
+                # a static input layer with delays: its currents for the whole presentation ahead of the loop
+                prog.ahead.append(k)
+                nt, tile = -(-n_post // PREPASS_TILE), min(PREPASS_TILE, n_post)
+                prog.scratch(f"{C}_cur", "f32_4", lambda x, conn=conn, nt=nt, tile=tile: (
+                    (nt, x.batch, x.T, tile) if ahead(conn, x) else (0, x.batch, 0, tile)))
+                prog.lib("prepass_delays", [f"{S}_xin", f"{S}_idx", f"{S}_cnt", f"{C}_ridx", f"{C}_rcnt", f"{C}_dl",
+                                            f"{C}_w", f"{C}_cur", f"{C}_pos0"], "setup", (k, True))
+                prog.lib("prepass_add", [f"{C}_cur", out], "prop", (k, True))
+                prog.lib(*rows, (k, False))
+            else:
+                prog.lib(*rows)
         elif conn.delays is not None:
             prog.lib("prop_delays", [f"{C}_ridx", f"{C}_rcnt", f"{C}_dptr", f"{C}_dcol", f"{C}_w", out, f"{C}_pos0"],
                      "prop")

@@ -335,6 +335,61 @@ def prepass(t, learning, seed, b0, b1, P, S, I, a):
 
 
 @njit(**OPTS)
+def prepass_delays(t, learning, seed, b0, b1, P, S, I, a):
+    """[xin u8_3, idx, cnt, ridx, rcnt, dl u8_2, w, cur f32_4; int pos0]: a static input layer
+    with per-synapse delays ahead of the loop: ``cur[tile, b, t, :]`` the currents arriving at
+    step t from the spikes pushed into the delay line at step u (u < 0: the line's slots
+    carried over; u = 0: the spikes carried over, idx/cnt; u > 0: the input's spikes of step
+    u - 1, found eight pixels at a time), each arriving at u + dl[i, j].  Push steps run
+    latest first, spikes ascending: per step and neuron the additions come in
+    prop_delays_rows' order (age ascending, then spike), so the currents are bit-identical."""
+    x, idx, cnt = view(P, S, a[0], "u8_3"), view(P, S, a[1], "i32_2"), view(P, S, a[2], "i32_1")
+    ridx, rcnt = view(P, S, a[3], "i32_3"), view(P, S, a[4], "i32_2")
+    dl, w, cur = view(P, S, a[5], "u8_2"), view(P, S, a[6], "f32_2"), view(P, S, a[7], "f32_4")
+    L = ridx.shape[0]
+    T = x.shape[0]
+    n_pre, n_post = w.shape
+    tile = cur.shape[3]
+    spikes = np.empty(n_pre, np.int32)
+    n8 = n_pre // 8
+    for b in range(b0, b1):
+        cur[:, b, :, :] = 0.0
+        for u in range(T - 1, -L, -1):
+            n = 0
+            if u >= 1:
+                row = x[u - 1, b]
+                words = row[:n8 * 8].view(np.uint64)
+                for m in range(n8):
+                    if words[m] != 0:
+                        for i in range(8 * m, 8 * m + 8):
+                            if row[i]:
+                                spikes[n] = i
+                                n += 1
+                for i in range(8 * n8, n_pre):
+                    if row[i]:
+                        spikes[n] = i
+                        n += 1
+            elif u == 0:
+                for q in range(cnt[b]):
+                    spikes[q] = idx[b, q]
+                n = cnt[b]
+            else:
+                slot = (I[a[8]] + u) % L
+                for q in range(rcnt[slot, b]):
+                    spikes[q] = ridx[slot, b, q]
+                n = rcnt[slot, b]
+            for q in range(n):
+                i = spikes[q]
+                for k in range(cur.shape[0]):
+                    j0 = k * tile
+                    ck = cur[k, b]
+                    for jj in range(min(tile, n_post - j0)):
+                        tt = u + np.int64(dl[i, j0 + jj])
+                        if 0 <= tt < T:
+                            ck[tt, jj] += w[i, j0 + jj]
+
+
+@njit(**OPTS)
 def prepass_add(t, learning, seed, b0, b1, P, S, I, a):
     """[cur f32_4, out]: add step t's precomputed currents."""
     cur, out = view(P, S, a[0], "f32_4"), view(P, S, a[1], "f32_2")
