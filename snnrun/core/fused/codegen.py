@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from ..models.ir import unparse
 from .loader import library, load_source
 from .neuron_piece import population_piece
 from .delays import delay_bytes, delay_csr
@@ -177,6 +178,10 @@ def add_population(prog: Program, k: int, name: str, pop: Any, counted: bool, in
         prog.slot(f"{P}_sl_{v}", "f32_1", lambda pop=pop, v=v: as_array(getattr(pop, v).view(-1)))
     for v in c.slow_incremented:
         prog.scratch(f"{P}_d_{v}", "f32_1", lambda x, n=n: (n,))
+    if xin == "u8_3" and c.input and unparse(c.threshold) == "(I != 0.0)" and not (
+            c.update or c.reset or pop.traces or counted or pop.one_spike):
+        prog.lib("input_step", [f"{P}_xin", f"{P}_s", f"{P}_idx", f"{P}_cnt"], "step")  # spikes only: copied
+        return
     source, spec, consts = population_piece(pop, ext=given and not c.input, counted=counted, xin=xin)
     prog.fixed(f"{P}_c", np.array(consts, np.float32))
     prog.call(_piece(source), _bind(prog, P, spec, {}), "step")

@@ -9,7 +9,8 @@ preceded by the counter-based RNG functions of :mod:`snnrun.core.models.rng` (``
 ``step_key``, ``site_key``, ``draw``, jitted from the very same Python source), as a module
 named by the hash of both texts, so numba's disk cache never serves code older than either.
 
-Weight updates are in ``lib_updates.py`` (compiled with this file).  Each function's
+Weight updates are in ``lib_updates.py``, the ahead-of-time passes in ``lib_prepass.py``
+(compiled with this file).  Each function's
 docstring lists its slots ``a``: arrays (``view(P, S, a[k], kind)``) and
 integers (``I[a[k]]``).  Shapes: spikes ``s [B, n]``, spike lists ``idx [B, n]`` / ``cnt [B]``,
 dense weights ``w [n_pre, n_post]``, currents ``out [B, n_post]``; samples ``b0 <= b < b1``.
@@ -93,6 +94,37 @@ def spike_list(t, learning, seed, b0, b1, P, S, I, a):
         for j in range(s.shape[1]):
             if s[b, j]:
                 idx[b, c] = j
+                c += 1
+        cnt[b] = c
+
+
+@njit(**OPTS)
+def input_step(t, learning, seed, b0, b1, P, S, I, a):
+    """[xin u8_3, s b_2, idx i32_2, cnt i32_1]: an input population with nothing but spikes
+    (no traces, no counts): ``s[b] = xin[t, b] != 0`` and its list, eight pixels at a time."""
+    x, s = view(P, S, a[0], "u8_3"), view(P, S, a[1], "b_2")
+    idx, cnt = view(P, S, a[2], "i32_2"), view(P, S, a[3], "i32_1")
+    n = s.shape[1]
+    n8 = n // 8
+    for b in range(b0, b1):
+        row = x[t, b]
+        words = row[:n8 * 8].view(np.uint64)
+        sb = s[b]
+        c = 0
+        for m in range(n8):
+            if words[m] == 0:
+                for i in range(8 * m, 8 * m + 8):
+                    sb[i] = False
+            else:
+                for i in range(8 * m, 8 * m + 8):
+                    sb[i] = row[i] != 0
+                    if sb[i]:
+                        idx[b, c] = i
+                        c += 1
+        for i in range(8 * n8, n):
+            sb[i] = row[i] != 0
+            if sb[i]:
+                idx[b, c] = i
                 c += 1
         cnt[b] = c
 
@@ -287,116 +319,3 @@ def bernoulli_fill(t, learning, seed, b0, b1, P, S, I, a):
             for tt in range(T):
                 if draw(keys[tt], site) < p:  # noqa: F821 (prepended)
                     gen[tt, b, j] = 1
-
-
-@njit(parallel=True, **OPTS)
-def prepass(t, learning, seed, b0, b1, P, S, I, a):
-    """[xin u8_3, idx, cnt, w, cur f32_4]: a static dense layer from an input population for
-    a whole presentation ahead of the time loop: ``cur[tile, b, t, :]`` the currents of step t
-    (spikes of step t-1; step 0 gets the spikes carried over, idx/cnt), each weight row read
-    once and added to every step its neuron fires in, tile by tile of post neurons.  Rows are
-    added in ascending presynaptic order, as step by step: the currents are bit-identical."""
-    x, idx, cnt = view(P, S, a[0], "u8_3"), view(P, S, a[1], "i32_2"), view(P, S, a[2], "i32_1")
-    w, cur = view(P, S, a[3], "f32_2"), view(P, S, a[4], "f32_4")
-    n_pre, n_post = w.shape
-    T = x.shape[0]
-    NT, tile = cur.shape[0], cur.shape[3]
-    for b in range(b0, b1):
-        ptr = np.zeros(n_pre + 1, np.int64)
-        for tt in range(T - 1):
-            for i in range(n_pre):
-                if x[tt, b, i]:
-                    ptr[i + 1] += 1
-        for i in range(n_pre):
-            ptr[i + 1] += ptr[i]
-        when = np.empty(ptr[n_pre], np.int32)
-        fill = ptr[:n_pre].copy()
-        for tt in range(T - 1):
-            for i in range(n_pre):
-                if x[tt, b, i]:
-                    when[fill[i]] = tt + 1
-                    fill[i] += 1
-        for k in prange(NT):
-            j0 = k * tile
-            width = min(tile, n_post - j0)
-            acc = cur[k, b]
-            acc[:, :] = 0.0
-            for q in range(cnt[b]):
-                row = w[idx[b, q], j0:j0 + width]
-                for jj in range(width):
-                    acc[0, jj] += row[jj]
-            for i in range(n_pre):
-                if ptr[i + 1] > ptr[i]:
-                    row = w[i, j0:j0 + width]
-                    for e in range(ptr[i], ptr[i + 1]):
-                        r = acc[when[e]]
-                        for jj in range(width):
-                            r[jj] += row[jj]
-
-
-@njit(**OPTS)
-def prepass_delays(t, learning, seed, b0, b1, P, S, I, a):
-    """[xin u8_3, idx, cnt, ridx, rcnt, dl u8_2, w, cur f32_4; int pos0]: a static input layer
-    with per-synapse delays ahead of the loop: ``cur[tile, b, t, :]`` the currents arriving at
-    step t from the spikes pushed into the delay line at step u (u < 0: the line's slots
-    carried over; u = 0: the spikes carried over, idx/cnt; u > 0: the input's spikes of step
-    u - 1, found eight pixels at a time), each arriving at u + dl[i, j].  Push steps run
-    latest first, spikes ascending: per step and neuron the additions come in
-    prop_delays_rows' order (age ascending, then spike), so the currents are bit-identical."""
-    x, idx, cnt = view(P, S, a[0], "u8_3"), view(P, S, a[1], "i32_2"), view(P, S, a[2], "i32_1")
-    ridx, rcnt = view(P, S, a[3], "i32_3"), view(P, S, a[4], "i32_2")
-    dl, w, cur = view(P, S, a[5], "u8_2"), view(P, S, a[6], "f32_2"), view(P, S, a[7], "f32_4")
-    L = ridx.shape[0]
-    T = x.shape[0]
-    n_pre, n_post = w.shape
-    tile = cur.shape[3]
-    spikes = np.empty(n_pre, np.int32)
-    n8 = n_pre // 8
-    for b in range(b0, b1):
-        cur[:, b, :, :] = 0.0
-        for u in range(T - 1, -L, -1):
-            n = 0
-            if u >= 1:
-                row = x[u - 1, b]
-                words = row[:n8 * 8].view(np.uint64)
-                for m in range(n8):
-                    if words[m] != 0:
-                        for i in range(8 * m, 8 * m + 8):
-                            if row[i]:
-                                spikes[n] = i
-                                n += 1
-                for i in range(8 * n8, n_pre):
-                    if row[i]:
-                        spikes[n] = i
-                        n += 1
-            elif u == 0:
-                for q in range(cnt[b]):
-                    spikes[q] = idx[b, q]
-                n = cnt[b]
-            else:
-                slot = (I[a[8]] + u) % L
-                for q in range(rcnt[slot, b]):
-                    spikes[q] = ridx[slot, b, q]
-                n = rcnt[slot, b]
-            for q in range(n):
-                i = spikes[q]
-                for k in range(cur.shape[0]):
-                    j0 = k * tile
-                    ck = cur[k, b]
-                    for jj in range(min(tile, n_post - j0)):
-                        tt = u + np.int64(dl[i, j0 + jj])
-                        if 0 <= tt < T:
-                            ck[tt, jj] += w[i, j0 + jj]
-
-
-@njit(**OPTS)
-def prepass_add(t, learning, seed, b0, b1, P, S, I, a):
-    """[cur f32_4, out]: add step t's precomputed currents."""
-    cur, out = view(P, S, a[0], "f32_4"), view(P, S, a[1], "f32_2")
-    tile = cur.shape[3]
-    n = out.shape[1]
-    for b in range(b0, b1):
-        for k in range(cur.shape[0]):
-            j0 = k * tile
-            for jj in range(min(tile, n - j0)):
-                out[b, j0 + jj] += cur[k, b, t, jj]

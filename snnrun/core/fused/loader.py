@@ -71,7 +71,7 @@ def rng_source() -> str:
     return "\n".join(parts) + "\n"
 
 
-LIBRARY_FILES = ("lib.py", "lib_updates.py")
+LIBRARY_FILES = ("lib.py", "lib_updates.py", "lib_prepass.py")
 
 
 def library() -> Any:
