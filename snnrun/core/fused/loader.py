@@ -63,11 +63,12 @@ def load_source(source: str, prefix: str) -> Any:
 RNG_FUNCTIONS = ("mix", "step_key", "site_key", "draw")
 
 
-def rng_source() -> str:
-    """models.rng's constants and integer functions, jitted (inlined where called)."""
+def rng_source(jit: str = 'njit(inline="always")') -> str:
+    """models.rng's constants and integer functions, compiled by ``jit`` (numba's CPU jit,
+    inlined where called; the CUDA backend's device functions)."""
     parts = [f"{k} = {getattr(rng, k)!r}" for k in ("M32", "MULT", "GOLDEN")]
     parts += [inspect.getsource(getattr(rng, f)) for f in RNG_FUNCTIONS]
-    parts += [f'{f} = njit(inline="always")({f})' for f in RNG_FUNCTIONS]
+    parts += [f"{f} = {jit}({f})" for f in RNG_FUNCTIONS]
     return "\n".join(parts) + "\n"
 
 

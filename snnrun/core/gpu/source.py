@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..fused.loader import rng_source
 from ..models.cell import Consts, indent, neuron_cell
 from ..models.printer import CudaPrinter
 from ..models.rule import PRE, Term
@@ -80,18 +81,6 @@ def _any(bits, k, nb, i):
 
 #: registers per thread: a block of 512 threads fits one SM's 64K (ptxas gives 150-180 uncapped)
 MAX_REGISTERS = 128
-
-
-def rng_source() -> str:
-    """models.rng's integer functions as device functions: the same draws as every backend."""
-    import inspect
-
-    from ..models import rng
-
-    parts = [f"{k} = {getattr(rng, k)!r}" for k in ("M32", "MULT", "GOLDEN")]
-    parts += [inspect.getsource(getattr(rng, f)) + f"\n\n{f} = cuda.jit(device=True)({f})\n"
-              for f in ("mix", "step_key", "site_key", "draw")]
-    return "\n\n" + "\n\n".join(parts)
 
 
 def words(n: int) -> int:
@@ -324,7 +313,7 @@ class KernelSource:
                     ["word = np.int64(0)", "for bl in range(nb):", "    word |= np.int64(bits[k, bl, wd])", "return word"])
         kernel = ["", "", f"@_kernel({MAX_REGISTERS})",
                   f"def kernel(T, learning, seed, kc, {', '.join(self.args)}):"] + indent(L, 4)
-        self.text = HEADER + rng_source() + "\n".join(union + self.fns + kernel) + "\n"
+        self.text = HEADER + "\n\n" + rng_source("cuda.jit(device=True)") + "\n".join(union + self.fns + kernel) + "\n"
 
 
 __all__ = ["KernelSource", "words"]
