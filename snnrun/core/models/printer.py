@@ -61,6 +61,10 @@ class ScalarPrinter:
     def binop(self, op: str, a: str, b: str) -> str:
         return f"({a} {op} {b})"
 
+    def augmented(self, name: str, op: str, value: str) -> str:
+        """``name op= value`` as an assignment."""
+        return f"{name} = {name} {op} {value}"
+
     def call(self, fn: str, a: list) -> str:
         """A function of :data:`~snnrun.core.models.ir.FUNCTIONS` on printed arguments."""
         if fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
@@ -83,7 +87,7 @@ class ScalarPrinter:
                     out.extend(custom)
                     continue
                 name = self.names.get(s.target, s.target)
-                out.append(f"{name} = {value}" if s.op == "=" else f"{name} = {self.binop(_AUG[s.op], name, value)}")
+                out.append(f"{name} = {value}" if s.op == "=" else self.augmented(name, _AUG[s.op], value))
             else:
                 out.append(f"if {self.expr(s.test)}:")
                 out.extend("    " + line for line in (self.block(s.body, assign) or ["pass"]))
@@ -102,6 +106,9 @@ class CudaPrinter(ScalarPrinter):
 
     def binop(self, op: str, a: str, b: str) -> str:
         return f"_mul({a}, {b})" if op == "*" else super().binop(op, a, b)
+
+    def augmented(self, name: str, op: str, value: str) -> str:
+        return f"{name} = {self.binop(op, name, value)}"
 
     def call(self, fn: str, a: list) -> str:
         if fn in ("exp", "log", "sqrt", "tanh", "floor", "ceil"):
