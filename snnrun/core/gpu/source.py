@@ -71,11 +71,18 @@ def _bit(bits, k, bl, i):
 
 
 @cuda.jit(device=True)
-def _any(bits, k, nb, i):
+def _union_word(bits, k, nb, wd):
+    """Word ``wd`` of the union of the block's samples' bitsets ``bits[k]``."""
     word = np.int64(0)
     for bl in range(nb):
-        word |= np.int64(bits[k, bl, i >> 5])
-    return (word >> (i & 31)) & 1
+        word |= np.int64(bits[k, bl, wd])
+    return word
+
+
+@cuda.jit(device=True)
+def _any(bits, k, nb, i):
+    """Neuron i spiked in any of the block's samples."""
+    return (_union_word(bits, k, nb, i >> 5) >> (i & 31)) & 1
 '''
 
 
@@ -309,11 +316,9 @@ class KernelSource:
                 learn += ["if t == 0:", "    cuda.syncthreads()"] + indent(self.clamps, 4)
             step += ["if learning:"] + indent(learn + ["cuda.syncthreads()"] + self.assigns, 4)
         L += ["for t in range(T):"] + indent(step, 4)
-        union = _fn("_union_word", ["bits", "k", "nb", "wd"],
-                    ["word = np.int64(0)", "for bl in range(nb):", "    word |= np.int64(bits[k, bl, wd])", "return word"])
         kernel = ["", "", f"@_kernel({MAX_REGISTERS})",
                   f"def kernel(T, learning, seed, kc, {', '.join(self.args)}):"] + indent(L, 4)
-        self.text = HEADER + "\n\n" + rng_source("cuda.jit(device=True)") + "\n".join(union + self.fns + kernel) + "\n"
+        self.text = HEADER + "\n\n" + rng_source("cuda.jit(device=True)") + "\n".join(self.fns + kernel) + "\n"
 
 
 __all__ = ["KernelSource", "words"]
