@@ -183,6 +183,9 @@ def add_population(prog: Program, k: int, name: str, pop: Any, counted: bool, in
         prog.lib("input_step", [f"{P}_xin", f"{P}_s", f"{P}_idx", f"{P}_cnt"], "step")  # spikes only: copied
         return
     source, spec, consts = population_piece(pop, ext=given and not c.input, counted=counted, xin=xin)
+    for arg, kind in spec:
+        if arg.startswith("_l"):  # the lifted calls' work arrays (neuron_piece.vector_loop)
+            prog.scratch(f"{P}_{arg}", kind, lambda x, n=n: (x.batch, n))
     prog.fixed(f"{P}_c", np.array(consts, np.float32))
     prog.call(_piece(source), _bind(prog, P, spec, {}), "step")
 
