@@ -251,6 +251,24 @@ def prop_delays(t, learning, seed, b0, b1, P, S, I, a):
                     out[b, j] += w[i, j]
 
 
+@njit(inline="always")
+def _delay_row(o, wr, dr, dd):
+    """o += the weight row where the synapse's delay is dd (-0.0, the identity, elsewhere)."""
+    for j in range(o.shape[0]):
+        o[j] += wr[j] if dr[j] == dd else np.float32(-0.0)
+
+
+@njit(inline="always")
+def _delay_rows4(o, w, dl, i1, d1, i2, d2, i3, d3, i4, d4):
+    """Four rows in one pass over ``o``, added in their order (one load and store of o[j])."""
+    w1, w2, w3, w4 = w[i1], w[i2], w[i3], w[i4]
+    r1, r2, r3, r4 = dl[i1], dl[i2], dl[i3], dl[i4]
+    z = np.float32(-0.0)
+    for j in range(o.shape[0]):
+        o[j] = (((o[j] + (w1[j] if r1[j] == d1 else z)) + (w2[j] if r2[j] == d2 else z))
+                + (w3[j] if r3[j] == d3 else z)) + (w4[j] if r4[j] == d4 else z)
+
+
 @njit(**OPTS)
 def prop_delays_rows(t, learning, seed, b0, b1, P, S, I, a):
     """[ridx, rcnt, dl u8_2, w, out; int pos0]: per-synapse delays ``dl[i, j]`` (< the line's length L):
@@ -258,14 +276,17 @@ def prop_delays_rows(t, learning, seed, b0, b1, P, S, I, a):
     synapse's delay is d.  The additions into ``out[b, j]`` come in the order of
     ``prop_delays`` (age, then spike), and a synapse of another delay adds ``-0.0`` (the
     identity of float addition): the currents are bit-identical, with a row loop that
-    vectorises instead of a gather per synapse."""
+    vectorises instead of a gather per synapse.  Rows go four at a time (kept in order), so
+    ``out[b]`` is read and written once per four rows."""
     ridx, rcnt = view(P, S, a[0], "i32_3"), view(P, S, a[1], "i32_2")
     dl, w, out = view(P, S, a[2], "u8_2"), view(P, S, a[3], "f32_2"), view(P, S, a[4], "f32_2")
     L = ridx.shape[0]
-    n = w.shape[1]
     p0 = (I[a[5]] + t) % L
     for b in range(b0, b1):
         o = out[b]
+        held = 0  # rows waiting for a group of four: (i1, d1), (i2, d2), (i3, d3)
+        i1 = i2 = i3 = 0
+        d1 = d2 = d3 = np.uint8(0)
         for d in range(L):
             slot = p0 - d
             if slot < 0:
@@ -273,10 +294,21 @@ def prop_delays_rows(t, learning, seed, b0, b1, P, S, I, a):
             dd = np.uint8(d)
             for q in range(rcnt[slot, b]):
                 i = ridx[slot, b, q]
-                wr = w[i]
-                dr = dl[i]
-                for j in range(n):
-                    o[j] += wr[j] if dr[j] == dd else np.float32(-0.0)
+                if held == 0:
+                    i1, d1, held = i, dd, 1
+                elif held == 1:
+                    i2, d2, held = i, dd, 2
+                elif held == 2:
+                    i3, d3, held = i, dd, 3
+                else:
+                    _delay_rows4(o, w, dl, i1, d1, i2, d2, i3, d3, i, dd)
+                    held = 0
+        if held >= 1:
+            _delay_row(o, w[i1], dl[i1], d1)
+        if held >= 2:
+            _delay_row(o, w[i2], dl[i2], d2)
+        if held >= 3:
+            _delay_row(o, w[i3], dl[i3], d3)
 
 
 @njit(**OPTS)
