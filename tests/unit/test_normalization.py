@@ -138,3 +138,16 @@ def test_sparse_every_connected_target_sums_to_norm():
     assert has.sum() >= 5
     torch.testing.assert_close(dense.sum(0)[has], torch.full((int(has.sum()),), 1.2), rtol=1e-5, atol=0)
     assert torch.all(dense.sum(0)[~has] == 0)
+
+
+@pytest.mark.parametrize("kind,n_post", [("dense", 9), ("one_to_one", 30)])
+def test_normalisation_is_bit_for_bit_w_times_norm_over_sums(kind, n_post):
+    """The scale is torch's ``norm / sums`` (a reciprocal, then a product) to the last bit:
+    runs recorded before the in-place form stay reproducible."""
+    net = make(kind, 30 if kind == "one_to_one" else 784, n_post, norm=78.0)
+    w = net.weights("XE")
+    w.mul_(torch.rand(w.shape, generator=torch.Generator().manual_seed(3)) * 0.37)
+    sums = w.sum(0, keepdim=True) if kind == "dense" else w
+    expect = w * (78.0 / torch.where(sums == 0, torch.ones_like(sums), sums))
+    net.normalize()
+    assert torch.equal(w, expect)

@@ -259,8 +259,8 @@ class Connection:
         if self.norm is None:
             return
         sums = self.incoming_sums()
-        sums = torch.where(sums == 0, torch.ones_like(sums), sums)
-        self.w.mul_(self.norm / sums)
+        sums = torch.where(sums == 0, 1.0, sums)
+        self.w.mul_(sums.reciprocal_().mul_(self.norm))  # = norm / sums, as torch divides a number by a tensor
 
     def to(self, device: torch.device | str) -> "Connection":
         device = torch.device(device)

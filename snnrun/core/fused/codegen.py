@@ -19,6 +19,7 @@ values from constant arrays: a program's pieces depend on the network's structur
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -153,7 +154,8 @@ def add_population(prog: Program, k: int, name: str, pop: Any, counted: bool, in
     prog.fixed(f"{P}_stream", one_spike_stream(k))
     xin = "u8_3"
     if c.input and prob:  # Bernoulli input: drawn for the whole presentation (models.rng)
-        prog.slot(f"{P}_thr", "i64_2", lambda x, name=name: thresholds(x.probs[name].prob, x.batch), "call")
+        cache = ThresholdCache()
+        prog.slot(f"{P}_thr", "i64_2", lambda x, name=name, cache=cache: cache(x.probs[name].prob, x.batch), "call")
         prog.scratch(f"{P}_xin", "u8_3", lambda x, n=n: (x.T, x.batch, n))
         prog.fixed(f"{P}_instream", input_stream(k))
         prog.lib("bernoulli_fill", [f"{P}_thr", f"{P}_xin", f"{P}_instream"], "setup")
@@ -290,6 +292,24 @@ def steps(x: torch.Tensor, T: int, batch: int, spikes: bool) -> np.ndarray:
     return x.to(torch.float32).contiguous().numpy()
 
 
+class ThresholdCache:
+    """:func:`thresholds` of the last two probability tensors (a presentation and its rest
+    alternate, the rest's zeros being the same tensor every time); a tensor changed in place
+    (its version) is computed anew."""
+
+    def __init__(self) -> None:
+        self.last: list[tuple] = []
+
+    def __call__(self, prob: torch.Tensor, batch: int) -> np.ndarray:
+        key = (prob.data_ptr(), prob._version, tuple(prob.shape), batch)
+        for p, k, arr in self.last:
+            if p is prob and k == key:
+                return arr
+        arr = thresholds(prob, batch)
+        self.last = [(prob, key, arr)] + self.last[:1]
+        return arr
+
+
 def thresholds(prob: torch.Tensor, batch: int) -> np.ndarray:
     """Bernoulli probabilities as the integer thresholds of models.rng: ``floor(p 2^32)``."""
     p = prob.detach().reshape(batch, -1).cpu().numpy()
@@ -402,8 +422,15 @@ def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
                      f"{R}_lohi", f"{R}_flags"], "learn")
 
 
+@functools.lru_cache(maxsize=8)
+def _zeros(batch: int) -> np.ndarray:
+    return np.zeros(batch, np.float32)
+
+
 def reward_array(rule: Any, x: Ctx) -> np.ndarray:
     """The network's reward as ``[B]`` float32 (1 in episode mode: the eligibility)."""
+    if not (rule.episode or rule.compiled.uses_reward):  # the piece does not read it
+        return _zeros(x.batch)
     r = x.net.reward
     if rule.episode:
         r = torch.ones(())

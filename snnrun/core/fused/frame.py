@@ -41,7 +41,7 @@ class Frame:
                 self.I[k] = int(s.get(None))
         self._int_calls = [(k, s) for k, s in enumerate(self.ints) if s.when == "call"]
         self._scratch_key: tuple = ()
-        self._spare: dict[int, dict[tuple, np.ndarray]] = {}  # scratch of the previous shape, for reuse
+        self._scratch_sets: dict[tuple, tuple] = {}  # key -> (P, S, arrays) of the scratch, the last two keys
 
     def _set(self, k: int, arr: np.ndarray) -> None:
         slot = self.arrays[k]
@@ -62,23 +62,33 @@ class Frame:
             self.generation = generation
         key = (x.batch, x.T, x.learn, generation)
         if key != self._scratch_key:  # work arrays: shapes depend on the batch, the steps, learning
-            for k, s in self._scratch:
-                shape = tuple(s.get(x))
-                if self.keep[k] is None or self.keep[k].shape != shape:
-                    # the last two shapes are kept: a presentation and its rest alternate
-                    spare = self._spare.setdefault(k, {})
-                    arr = spare.pop(shape, None)
-                    if self.keep[k] is not None:
-                        spare.clear()
-                        spare[self.keep[k].shape] = self.keep[k]
-                    self._set(k, np.zeros(shape, NP_KINDS[s.kind.split("_")[0]]) if arr is None else arr)
-            self._scratch_key = key
+            self._use_scratch(key, x)
         for k, s in self._per_call:
             if x.learn or not s.name.startswith("r"):  # rules' values only while learning
                 self._set(k, s.get(x))
         for k, s in self._int_calls:
             if x.learn or not s.name.startswith("r"):
                 self.I[k] = int(s.get(x))
+
+    def _use_scratch(self, key: tuple, x: Ctx) -> None:
+        """The scratch arrays for ``key``: the last two sets are kept (a presentation and
+        its rest alternate), arrays of an unchanged shape shared between them."""
+        ks = [k for k, _ in self._scratch]
+        kept = self._scratch_sets.get(key)
+        if kept is None:
+            for k, s in self._scratch:
+                shape = tuple(s.get(x))
+                if self.keep[k] is None or self.keep[k].shape != shape:
+                    self._set(k, np.zeros(shape, NP_KINDS[s.kind.split("_")[0]]))
+            kept = (self.P[ks].copy(), self.S[ks].copy(), [self.keep[k] for k in ks])
+            while len(self._scratch_sets) >= 2:
+                self._scratch_sets.pop(next(iter(self._scratch_sets)))
+            self._scratch_sets[key] = kept
+        else:
+            self.P[ks], self.S[ks] = kept[0], kept[1]
+            for k, arr in zip(ks, kept[2]):
+                self.keep[k] = arr
+        self._scratch_key = key
 
     def table(self, ahead: tuple) -> tuple:
         """(F, A, n_setup, n_step) for the connections propagated ahead (``ahead``: their
