@@ -43,6 +43,14 @@ connections:
   EE: {kind: dense, source: E, target: E, weight: -0.3, mask: all_but_self}
 """
 
+# a call in the reset: loop A runs the whole update and the threshold
+ODD_RESET = ODD.replace("""      v = v * exp(-dt / tau_ms) + tanh(I)
+      if I > 0.5:
+          a = a * exp(-I * 0.1)
+      v = v + log(1.0 + I * I) * 0.01""", """      v = v * exp(-dt / tau_ms) + I * 0.5
+      a = a * exp(-I * 0.1)""").replace("""      a = a + 0.1""", """      a = a + exp(-theta)""")
+assert ODD_RESET.count("exp(") == 3
+
 
 def _run(text: str, dt: float, lifted: bool, monkeypatch) -> tuple[dict, list]:
     with monkeypatch.context() as m:
@@ -59,8 +67,9 @@ def _run(text: str, dt: float, lifted: bool, monkeypatch) -> tuple[dict, list]:
     return state, [counts, source]
 
 
-@pytest.mark.parametrize("text,dt", [(DC_PAPER, 0.5), (DC_PAPER_LOCKOUT, 0.5), (DC_BINDSNET, 1.0), (ZOO, 1.0), (ODD, 1.0)],
-                         ids=["dc_paper", "dc_paper_lockout", "dc_bindsnet", "zoo", "odd"])
+@pytest.mark.parametrize("text,dt", [(DC_PAPER, 0.5), (DC_PAPER_LOCKOUT, 0.5), (DC_BINDSNET, 1.0), (ZOO, 1.0), (ODD, 1.0),
+                                     (ODD_RESET, 1.0)],
+                         ids=["dc_paper", "dc_paper_lockout", "dc_bindsnet", "zoo", "odd", "odd_reset"])
 def test_vectorised_cells_equal_the_scalar_loop_bit_for_bit(text, dt, monkeypatch):
     a, (ca, _) = _run(text, dt, True, monkeypatch)
     b, (cb, _) = _run(text, dt, False, monkeypatch)
@@ -72,7 +81,8 @@ def test_vectorised_cells_equal_the_scalar_loop_bit_for_bit(text, dt, monkeypatc
         assert torch.equal(a[key], b[key]), f"{key} differs"
 
 
-@pytest.mark.parametrize("text,pop,calls", [(DC_PAPER, "Ae", ["exp"]), (ODD, "E", ["tanh", "exp", "log"])])
+@pytest.mark.parametrize("text,pop,calls", [(DC_PAPER, "Ae", ["exp"]), (ODD, "E", ["tanh", "exp", "log"]),
+                                           (ODD_RESET, "E", ["exp", "exp"])])
 def test_cells_with_libm_calls_are_printed_vectorised(text, pop, calls):
     """The paper's neurons (exact conductance step: one exp per neuron) and the odd model
     take loops A-C: each call in a loop of its own, the spike list after the cell's loop."""
@@ -96,3 +106,12 @@ def test_cells_with_libm_calls_are_printed_vectorised(text, pop, calls):
 def test_lift_cell_lifts_what_loop_a_can_compute(update, threshold, reset, calls):
     out = lift_cell(parse_block(update), parse_expr(threshold), parse_block(reset))
     assert (out.fns if out is not None else None) == calls
+
+
+def test_loop_a_keeps_only_what_the_arguments_depend_on():
+    update = parse_block("u = u + 1\nw = x * 2\nif x > 0:\n    y = w + 1\n    v = v * exp(y)\nz = v + u")
+    out = lift_cell(update, parse_expr("v > 1"), parse_block("v = 0"))
+    from snnrun.core.models.ir import Assign, If
+    kept = [s.target for s in out.args if isinstance(s, Assign)]
+    assert kept == ["w"] and isinstance(out.args[1], If)  # u and z are not needed; the branch is
+    assert [s.target for s in out.args[1].body] == ["y", "_la0"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from .ir import Assign
+from .ir import Assign, block_reads
 from .lift import ARG, VALUE, Lifted
 
 
@@ -57,10 +57,12 @@ def neuron_cell(c: Any, p: Any, k: Consts, *, ext: bool, inc: Callable[[str, str
         return None
 
     update, reset = (lifted.update, lifted.reset) if lifted else (c.update, c.reset)
+    if mode == "args":  # loop A: what the arguments depend on
+        update = lifted.args
     cell: list[str] = []
     if mode == "args":
         for m in range(len(lifted.fns)):
-            cell += [f"_lf{m}[b, j] = False", f"{VALUE}{m} = np.float32(0.0)"]
+            cell += [f"_lf{m}[b, j] = False"] + ([f"{VALUE}{m} = np.float32(0.0)"] if lifted.reset_calls else [])
     if c.input:
         cell.append("I_ = np.float32(xin[t, b, j])")
     else:
@@ -70,16 +72,17 @@ def neuron_cell(c: Any, p: Any, k: Consts, *, ext: bool, inc: Callable[[str, str
         if ext:  # negative external input opens the inhibitory conductance (as Network.run)
             cell += ["xv = ext[t, b, j]"] + (
                 ["if xv >= 0:", "    I_ = I_ + xv", "else:", "    I_inh = I_inh - xv"] if c.uses_inh else ["I_ = I_ + xv"])
-    cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast] + [f"{n}_ = sl_{n}[j]" for n, _ in c.slow]
+    reads = None if stores or lifted.reset_calls else block_reads(update)  # loop A loads what it reads
+    cell += [f"{n} = st_{n}[b, j]" for n, _ in c.fast if reads is None or n in reads]
+    cell += [f"{n}_ = sl_{n}[j]" for n, _ in c.slow if reads is None or n in reads]
     if c.refrac > 0:
         cell.append(f"active = ref[b, j] < {k(c.refrac_tol)}")
     cell += p.block(update, hook)
+    if not stores:  # loop A: the threshold and reset only for the calls the reset has
+        return cell + ([f"s_ = {p.expr(c.threshold)}", "if s_:"] + indent(p.block(reset, hook), 4) if lifted.reset_calls else [])
     if c.refrac > 0:
         cell += [f"rc = ref[b, j] - {k(c.dt)}", "if rc < 0:", "    rc = np.float32(0.0)"]
     cell.append(f"s_ = {p.expr(c.threshold)}")
-    if not stores:  # loop A: the reset only for the calls it reaches
-        lines = p.block(reset, hook)
-        return cell + (["if s_:"] + indent(lines, 4) if any("_lh" in line for line in lines) else [])
     lines = p.block(reset, hook) + ([f"rc = {k(c.refrac)}"] if c.refrac > 0 else [])
     if lines:
         cell += ["if s_:"] + indent(lines, 4)

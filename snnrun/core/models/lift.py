@@ -36,11 +36,18 @@ class _GiveUp(Exception):
 @dataclasses.dataclass
 class Lifted:
     """A cell's blocks with the lifted calls replaced by ``_lv<m>`` symbols, each preceded by
-    ``_la<m> = <argument>``; ``fns[m]``: the function of call m."""
+    ``_la<m> = <argument>``; ``fns[m]``: the function of call m; ``args``: what loop A runs
+    of the update (the statements the arguments and their conditions depend on; the whole
+    update when the reset has calls, as loop A then needs the threshold)."""
 
     update: tuple
     reset: tuple
     fns: list
+    args: tuple = ()
+
+    @property
+    def reset_calls(self) -> bool:
+        return any(isinstance(s, Assign) and s.target.startswith(ARG) for s in _flat(self.reset))
 
 
 def lift_cell(update: tuple, threshold: Expr, reset: tuple) -> Optional[Lifted]:
@@ -56,7 +63,35 @@ def lift_cell(update: tuple, threshold: Expr, reset: tuple) -> Optional[Lifted]:
         rs = _block(reset, fns, tainted, late)
     except _GiveUp:
         return None
-    return Lifted(up, rs, fns)
+    out = Lifted(up, rs, fns)
+    out.args = up if out.reset_calls else _slice(up, set())[0]
+    return out
+
+
+def _flat(stmts: tuple) -> list:
+    out: list = []
+    for s in stmts:
+        out += [s] if isinstance(s, Assign) else _flat(s.body) + _flat(s.orelse)
+    return out
+
+
+def _slice(stmts: tuple, needed: set) -> tuple[tuple, set]:
+    """The statements of ``stmts`` that the lifted calls' arguments (and the conditions they
+    are reached under) depend on, given the names ``needed`` after them; and the names
+    needed before them.  Conservative: an assignment keeps its target needed."""
+    kept: list = []
+    for s in reversed(stmts):
+        if isinstance(s, Assign):
+            if s.target.startswith(ARG) or s.target in needed:
+                kept.append(s)
+                needed = needed | symbols(s.value) | ({s.target} if s.op != "=" else set())
+        else:
+            body, nb = _slice(s.body, set(needed))
+            orelse, no = _slice(s.orelse, set(needed))
+            if body or orelse:
+                kept.append(If(s.test, body, orelse, s.line))
+                needed = needed | nb | no | symbols(s.test)
+    return tuple(reversed(kept)), needed
 
 
 def _has_call(e: Expr) -> bool:
