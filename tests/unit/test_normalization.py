@@ -140,12 +140,17 @@ def test_sparse_every_connected_target_sums_to_norm():
     assert torch.all(dense.sum(0)[~has] == 0)
 
 
-@pytest.mark.parametrize("kind,n_post", [("dense", 9), ("one_to_one", 30)])
-def test_normalisation_is_bit_for_bit_w_times_norm_over_sums(kind, n_post):
-    """The scale is torch's ``norm / sums`` (a reciprocal, then a product) to the last bit:
-    runs recorded before the in-place form stay reproducible."""
+@pytest.mark.parametrize("kind,n_post,strided", [("dense", 9, False), ("one_to_one", 30, False), ("dense", 9, True)])
+def test_normalisation_is_bit_for_bit_w_times_norm_over_sums(kind, n_post, strided):
+    """The scale is torch's ``norm / sums`` (a reciprocal, then a product) to the last bit,
+    in numpy (contiguous CPU weights) as in torch (the rest): runs recorded before stay
+    reproducible."""
     net = make(kind, 30 if kind == "one_to_one" else 784, n_post, norm=78.0)
-    w = net.weights("XE")
+    conn = net.connections["XE"]
+    if strided:  # not contiguous: the torch path
+        conn.w = conn.w.t().contiguous().t()
+        assert not conn.w.is_contiguous()
+    w = conn.w
     w.mul_(torch.rand(w.shape, generator=torch.Generator().manual_seed(3)) * 0.37)
     sums = w.sum(0, keepdim=True) if kind == "dense" else w
     expect = w * (78.0 / torch.where(sums == 0, torch.ones_like(sums), sums))
