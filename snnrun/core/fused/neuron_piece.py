@@ -70,7 +70,6 @@ def population_piece(pop: Any, *, ext: bool, counted: bool, xin: str = "u8_3") -
     if pop.one_spike:
         pre.append("sk = step_key(seed, stream, t)")
 
-
     def inc(n: str, op: str, value: str) -> str:
         return f"d_{n}[j] {op} {value}"
 
