@@ -4,6 +4,7 @@ A neuron whose incoming weights are all zero stays all-zero (no division by zero
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,7 +153,22 @@ def test_normalisation_is_bit_for_bit_w_times_norm_over_sums(kind, n_post, strid
         assert not conn.w.is_contiguous()
     w = conn.w
     w.mul_(torch.rand(w.shape, generator=torch.Generator().manual_seed(3)) * 0.37)
-    sums = w.sum(0, keepdim=True) if kind == "dense" else w
+    if kind == "dense" and not strided:  # contiguous CPU weights: the rows added in order (a running sum)
+        sums = torch.from_numpy(np.add.accumulate(w.numpy(), axis=0)[-1:])
+    else:
+        sums = w.sum(0, keepdim=True) if kind == "dense" else w
     expect = w * (78.0 / torch.where(sums == 0, torch.ones_like(sums), sums))
     net.normalize()
     assert torch.equal(w, expect)
+
+
+@pytest.mark.parametrize("n_post", [1, 2, 5, 100])
+def test_dense_sums_add_the_rows_in_order(n_post):
+    """CPU float32 weights sum as ``((w0 + w1) + w2) + ...`` (the fused kernel's order).
+    A column ``[2^25, 1 (eight times), -2^25]`` sums to 0 in that order: float32's spacing
+    at 2^25 is 4, so each 1 is lost.  Orders that group the ones keep some: numpy's pairwise
+    sum along one column gives 4, torch's (partial sums four rows apart) 6 or 7."""
+    net = make("dense", 10, n_post, norm=1.0)
+    conn = net.connections["XE"]
+    conn.w.copy_(torch.tensor([2.0 ** 25] + [1.0] * 8 + [-(2.0 ** 25)])[:, None].expand(10, n_post))
+    assert torch.equal(conn.incoming_sums(), torch.zeros(1, n_post))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import numpy as np
 import torch
 
 from ..registry import ParamError, check
@@ -83,7 +84,18 @@ class Dense(Connection):
         return pre.reshape(B, -1).to(self.w.dtype).T @ post.reshape(B, -1).to(self.w.dtype)
 
     def incoming_sums(self) -> torch.Tensor:
-        return self.w.sum(0, keepdim=True)
+        """``sum_i W[i, j]`` as ``[1, n_post]``.  CPU float32 weights add in one fixed order,
+        ``((W[0, j] + W[1, j]) + W[2, j]) + ...`` (numpy reduces the leading axis row by
+        row), the order of the fused kernel's in-kernel normalisation
+        (``lib_updates.normalize_dense``): both CPU backends rescale alike, bit for bit,
+        whatever torch's thread count; other weights use torch's sum."""
+        w = self.w
+        if w.device.type == "cpu" and w.dtype == torch.float32 and w.is_contiguous() and not w.requires_grad:
+            a = w.numpy()
+            # one column: numpy would add pairwise along it; the running sum keeps the order
+            s = np.add.reduce(a, axis=0, keepdims=True) if a.shape[1] > 1 else np.add.accumulate(a, axis=0)[-1:]
+            return torch.from_numpy(s)
+        return w.sum(0, keepdim=True)
 
     def dense_weights(self) -> torch.Tensor:
         return self.w

@@ -118,13 +118,13 @@ class FusedSimulator:
         ctx = Ctx(net, inputs, probs, T, batch, learn, self.counts)
         frame.fill(ctx, net.generation)
         conns = list(net.connections.values())
-        F, A, n_setup, n_step = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))
+        F, A, n_setup, n_step, n_learn = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))
         for pop in net.populations.values():
             pop.learning = learn
         seed = presentation_seed(self.seeds)
         run = library().run
         chunks = self._chunks(batch, learn, frame.prog)
-        args = (F, frame.P, frame.S, frame.I, A, n_setup, n_step)
+        args = (F, frame.P, frame.S, frame.I, A, n_setup, n_step, n_learn)
         if len(chunks) == 1:
             run(T, learn, seed, 0, batch, *args)
         else:  # inference: sample ranges in parallel threads (the kernel releases the GIL)
@@ -137,5 +137,7 @@ class FusedSimulator:
             for conn in conns:
                 if conn.learning_enabled and conn.rule is not None and conn.rule.arrival:
                     conn.rule.clock += T
-            net.normalize()
+            for k, conn in enumerate(conns):
+                if k not in frame.prog.normalized:  # (the kernel normalised the others)
+                    conn.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}

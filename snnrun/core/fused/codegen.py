@@ -77,7 +77,7 @@ class Slot:
 class Call:
     dispatcher: Any
     args: list       # slot names
-    phase: str       # setup | prop (connections, every step) | step (populations) | learn
+    phase: str       # setup | prop (connections, every step) | step (populations) | learn | after (once, learning)
     ahead: Optional[tuple] = None  # (connection index, needed value of its ahead flag)
 
 
@@ -90,6 +90,7 @@ class Program:
         self.parallel = False
         self.ahead: list[int] = []        # connections propagated ahead when possible
         self.written: set[str] = set()    # input buffers some connection already adds into
+        self.normalized: set[int] = set()  # connections whose weight normalisation the kernel does
 
     def slot(self, name: str, kind: str, get: Callable[..., Any], when: str = "state") -> str:
         if name not in self.slots:
@@ -270,6 +271,11 @@ def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
     if conn.b is not None:
         prog.slot(f"{C}_bias", "f32_1", lambda conn=conn: as_array(conn.b.view(-1)))
         prog.lib("add_bias", [f"{C}_bias", out], "prop")
+    if conn.norm is not None and not diag:  # normalised in the kernel, after a learning presentation
+        prog.normalized.add(k)
+        prog.scratch(f"{C}_nf", "f32_1", lambda x, n=n_post: (n,))
+        prog.slot(f"{C}_norm", "f32_1", lambda x, conn=conn: np.array([conn.norm], np.float32), "call")
+        prog.lib("normalize_dense", [f"{C}_w", f"{C}_nf", f"{C}_norm"], "after")
     prog.written.add(out)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .codegen import NP_KINDS, Ctx, Program
 from .fnptr import addresses
 
-PHASES = ("setup", "prop", "step", "learn")
+PHASES = ("setup", "prop", "step", "learn", "after")
 
 
 class Frame:
@@ -91,7 +91,7 @@ class Frame:
         self._scratch_key = key
 
     def table(self, ahead: tuple) -> tuple:
-        """(F, A, n_setup, n_step) for the connections propagated ahead (``ahead``: their
+        """(F, A, n_setup, n_step, n_learn) for the connections propagated ahead (``ahead``: their
         indices where the ahead-of-time pass runs this call)."""
         t = self.tables.get(ahead)
         if t is None:
@@ -102,5 +102,6 @@ class Frame:
             for n, c in enumerate(calls):
                 A[n, :len(c.args)] = [self.index[a] for a in c.args]
             t = self.tables[ahead] = (F, A, sum(c.phase == "setup" for c in calls),
-                                      sum(c.phase in ("prop", "step") for c in calls))
+                                      sum(c.phase in ("prop", "step") for c in calls),
+                                      sum(c.phase == "learn" for c in calls))
         return t

@@ -73,16 +73,21 @@ def _calls(c0, c1, t, learning, seed, b0, b1, F, P, S, I, A):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run(T, learning, seed, b0, b1, F, P, S, I, A, n_setup, n_step):
+def run(T, learning, seed, b0, b1, F, P, S, I, A, n_setup, n_step, n_learn):
     """A presentation: calls ``[0, n_setup)`` once, then every step ``[n_setup, n_setup +
-    n_step)`` and, while learning, the rest (``F``: addresses, ``A[c]``: call c's slots)."""
+    n_step)`` and, while learning, the next ``n_learn``; after the last step, while
+    learning, the rest once (``F``: addresses, ``A[c]``: call c's slots)."""
     n = F.shape[0]
     for c in range(n_setup):
         call(F[c], 0, learning, seed, b0, b1, P, S, I, A[c])
+    learned = n_setup + n_step + n_learn
     for t in range(T):
         _calls(n_setup, n_setup + n_step, t, learning, seed, b0, b1, F, P, S, I, A)
         if learning:
-            _calls(n_setup + n_step, n, t, learning, seed, b0, b1, F, P, S, I, A)
+            _calls(n_setup + n_step, learned, t, learning, seed, b0, b1, F, P, S, I, A)
+    if learning:
+        for c in range(learned, n):
+            call(F[c], T, learning, seed, b0, b1, P, S, I, A[c])
 
 
 @njit(**OPTS)

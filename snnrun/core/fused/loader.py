@@ -99,7 +99,7 @@ def _library() -> Any:
 
 RUN_SIGNATURE = (types.int64, types.boolean, types.int64, types.int64, types.int64, types.Array(types.int64, 1, "C"),
                  types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C"), types.Array(types.int64, 1, "C"),
-                 types.Array(types.int64, 2, "C"), types.int64, types.int64)
+                 types.Array(types.int64, 2, "C"), types.int64, types.int64, types.int64)
 
 
 def precompile() -> None:
