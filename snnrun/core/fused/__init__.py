@@ -9,6 +9,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional, Sequence
 
+import numpy as np
 import torch
 
 import numba  # noqa: F401  (ImportError here makes the backend unavailable)
@@ -58,6 +59,7 @@ class FusedSimulator:
         self._frames: dict[tuple, Frame] = {}
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
+        self._counts_np: dict[str, np.ndarray] = {}  # numpy views of the counts (the kernel's slots)
         self.seeds: Optional[torch.Generator] = None  # presentation seeds from here (None: torch's global RNG)
 
     def program(self, inputs: tuple) -> Program:
@@ -113,9 +115,10 @@ class FusedSimulator:
             buf = self.counts.get(name)
             if buf is None or buf.shape != (batch, pop.n):
                 buf = self.counts[name] = torch.zeros((batch, pop.n), dtype=torch.int32)
-            buf.zero_()
+                self._counts_np[name] = buf.numpy()
+            self._counts_np[name].fill(0)
         learn = bool(learning)
-        ctx = Ctx(net, inputs, probs, T, batch, learn, self.counts)
+        ctx = Ctx(net, inputs, probs, T, batch, learn, self._counts_np)
         frame.fill(ctx, net.generation)
         conns = list(net.connections.values())
         F, A, n_setup, n_step, n_learn = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))

@@ -58,7 +58,7 @@ class Ctx:
     T: int
     batch: int
     learn: bool
-    counts: dict
+    counts: dict     # population -> its spike counts [B, n] (int32 numpy view of the simulator's buffer)
 
 
 @dataclasses.dataclass
@@ -174,7 +174,7 @@ def add_population(prog: Program, k: int, name: str, pop: Any, counted: bool, in
     if pop.traces:
         prog.slot(f"{P}_x", "f32_2", lambda pop=pop: as_array(pop.x.view(pop.batch, -1)))
     if counted:
-        prog.slot(f"{P}_count", "i32_2", lambda x, name=name: x.counts[name].numpy(), "call")
+        prog.slot(f"{P}_count", "i32_2", lambda x, name=name: x.counts[name], "call")
     for v, _ in c.fast:
         prog.slot(f"{P}_st_{v}", "f32_2", lambda pop=pop, v=v: as_array(getattr(pop, v).view(pop.batch, -1)))
     for v, _ in c.slow:
@@ -274,7 +274,7 @@ def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
     if conn.norm is not None and not diag:  # normalised in the kernel, after a learning presentation
         prog.normalized.add(k)
         prog.scratch(f"{C}_nf", "f32_1", lambda x, n=n_post: (n,))
-        prog.slot(f"{C}_norm", "f32_1", lambda x, conn=conn: np.array([conn.norm], np.float32), "call")
+        prog.slot(f"{C}_norm", "f32_1", lambda x, conn=conn: _scalar(float(conn.norm)), "call")
         prog.lib("normalize_dense", [f"{C}_w", f"{C}_nf", f"{C}_norm"], "after")
     prog.written.add(out)
 
@@ -426,6 +426,12 @@ def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
     lists = [f"{R}_rl", f"{R}_cl"] if layout != "patch" else []
     prog.lib(apply, [f"{C}_w", f"{R}_d_w", f"{R}_tr_row", f"{R}_tr_col", *lists, f"{R}_mask", f"{R}_elig",
                      f"{R}_lohi", f"{R}_flags"], "learn")
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar(value: float) -> np.ndarray:
+    """``[value]`` as float32, one array per value (the frame skips an array it already holds)."""
+    return np.array([value], np.float32)
 
 
 @functools.lru_cache(maxsize=8)

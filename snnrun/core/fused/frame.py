@@ -35,6 +35,7 @@ class Frame:
         self.tables: dict[tuple, tuple] = {}
         self._per_call = [(k, s) for k, s in enumerate(self.arrays) if s.when == "call"]
         self._scratch = [(k, s) for k, s in enumerate(self.arrays) if s.when == "scratch"]
+        self._scratch_ks = np.array([k for k, _ in self._scratch], np.int64)
         self._state = [(k, s) for k, s in enumerate(self.arrays) if s.when in ("state", "fixed")]
         for k, s in enumerate(self.ints):
             if s.when == "fixed":
@@ -65,7 +66,9 @@ class Frame:
             self._use_scratch(key, x)
         for k, s in self._per_call:
             if x.learn or not s.name.startswith("r"):  # rules' values only while learning
-                self._set(k, s.get(x))
+                arr = s.get(x)
+                if arr is not self.keep[k]:  # (an array object keeps its address and shape)
+                    self._set(k, arr)
         for k, s in self._int_calls:
             if x.learn or not s.name.startswith("r"):
                 self.I[k] = int(s.get(x))
@@ -73,7 +76,7 @@ class Frame:
     def _use_scratch(self, key: tuple, x: Ctx) -> None:
         """The scratch arrays for ``key``: the last two sets are kept (a presentation and
         its rest alternate), arrays of an unchanged shape shared between them."""
-        ks = [k for k, _ in self._scratch]
+        ks = self._scratch_ks
         kept = self._scratch_sets.get(key)
         if kept is None:
             for k, s in self._scratch:
@@ -86,7 +89,7 @@ class Frame:
             self._scratch_sets[key] = kept
         else:
             self.P[ks], self.S[ks] = kept[0], kept[1]
-            for k, arr in zip(ks, kept[2]):
+            for k, arr in zip(self._scratch_ks.tolist(), kept[2]):
                 self.keep[k] = arr
         self._scratch_key = key
 
