@@ -43,11 +43,13 @@ def test_kernel_normalisation_equals_python(rate):
     ref_prog = ref.program((("X", "u8_3"),))
     assert ref_prog.normalized == {0, 1}  # dense XE, XF in the kernel; one-to-one EF in Python
     # the reference: the same kernel without its normalisation, then Connection.normalize
-    ref._frames[(("X", "u8_3"),)] = _without_norm(ref)
+    key = ((("X", "u8_3"),), 20)  # (inputs, steps): the frame each run below takes
+    ref._frames[key] = frame = _without_norm(ref)
     for t in range(0, 60, 20):
         a = sim.run({"X": x[t:t + 20]}, True)["E"]
         b = ref.run({"X": x[t:t + 20]}, True)["E"]
         assert torch.equal(a, b)
+    assert ref._frames[key] is frame  # (the reference did run without the kernel's normalisation)
     for name in kernel.connections:
         assert torch.equal(kernel.connections[name].w, python.connections[name].w), name
     w = kernel.connections["XE"].w
