@@ -86,6 +86,7 @@ def _snnrun_once(x: np.ndarray, n_neurons: int, warmup: int) -> dict:
         cfg = compose("config", overrides=["+experiment=diehl_cook", f"n_neurons={n_neurons}", "device=cpu"])
     typed, _ = validate(cfg)
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # as the runner sets it for the fused kernel (snnrun/run/classify.py)
     net = build_network(typed.network, dt_ms=typed.dt_ms, device="cpu", seed=typed.seed)
     encoder = build_encoder(typed.encoder, dt_ms=typed.dt_ms)
     sim = make_simulator(net, [typed.train.exc_population], "numba")
