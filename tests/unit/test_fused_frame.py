@@ -29,6 +29,17 @@ def test_thresholds_are_floor_p_times_2_to_32_and_cached_per_tensor():
     assert np.array_equal(cache(rest, 1), np.zeros((1, 4), np.int64))
 
 
+def test_the_rest_stays_cached_while_the_images_change():
+    """Image, rest, image, rest, ...: each image is new, the rest's zeros are computed once
+    (a hit makes its entry the most recent, so the next image evicts the older image)."""
+    cache = ThresholdCache()
+    rest = torch.zeros(1, 4)
+    kept = cache(rest, 1)
+    for k in range(4):
+        assert cache(torch.full((1, 4), 0.125 * (k + 1)), 1)[0, 0] == (k + 1) * 2**29
+        assert cache(rest, 1) is kept
+
+
 def test_quick_nonfinite_names_the_population_and_accepts_huge_finite_voltages():
     net = Network()
     net.add_population("X", "input", n=3)

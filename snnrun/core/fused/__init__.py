@@ -126,14 +126,16 @@ class FusedSimulator:
         ctx = Ctx(net, inputs, probs, T, batch, learn, self._counts_np)
         frame.fill(ctx, net.generation)
         conns = list(net.connections.values())
-        F, A, n_setup, n_step, n_learn = frame.table(tuple(k for k in frame.prog.ahead if ahead(conns[k], ctx)))
+        prog = frame.prog
+        F, A, n_setup, n_step, n_learn = frame.table(
+            tuple(k for k in prog.ahead if ahead(conns[k], ctx)) if prog.ahead else ())
         for pop in net.populations.values():
             pop.learning = learn
         seed = presentation_seed(self.seeds)
         run = library().run
-        chunks = self._chunks(batch, learn, frame.prog)
         args = (F, frame.P, frame.S, frame.I, A, n_setup, n_step, n_learn)
-        if len(chunks) == 1:
+        chunks = self._chunks(batch, learn, prog) if batch > 1 else ()
+        if len(chunks) <= 1:
             run(T, learn, seed, 0, batch, *args)
         else:  # inference: sample ranges in parallel threads (the kernel releases the GIL)
             with ThreadPoolExecutor(len(chunks)) as pool:
@@ -141,11 +143,10 @@ class FusedSimulator:
         for conn in conns:
             if conn.max_delay > 0:
                 conn.pos = (conn.pos + T) % (conn.max_delay + 1)
+            if learn and conn.rule is not None and conn.rule.arrival and conn.learning_enabled:
+                conn.rule.clock += T
         if learn:
-            for conn in conns:
-                if conn.learning_enabled and conn.rule is not None and conn.rule.arrival:
-                    conn.rule.clock += T
             for k, conn in enumerate(conns):
-                if k not in frame.prog.normalized:  # (the kernel normalised the others)
+                if conn.norm is not None and k not in prog.normalized:  # (the kernel normalised the others)
                     conn.normalize()
         return {name: buf.view(batch, *net.populations[name].shape).clone() for name, buf in self.counts.items()}

@@ -308,8 +308,10 @@ class ThresholdCache:
 
     def __call__(self, prob: torch.Tensor, batch: int) -> np.ndarray:
         key = (prob.data_ptr(), prob._version, tuple(prob.shape), batch)
-        for p, k, arr in self.last:
+        for n, (p, k, arr) in enumerate(self.last):
             if p is prob and k == key:
+                if n:  # the most recent first: a presentation's new image evicts the older entry, not the rest's
+                    self.last = [self.last[1], self.last[0]]
                 return arr
         arr = thresholds(prob, batch)
         self.last = [(prob, key, arr)] + self.last[:1]
