@@ -68,3 +68,39 @@ def _without_norm(sim):
     prog.calls = [c for c in prog.calls if c.phase != "after"]
     prog.normalized = set()
     return Frame(prog)
+
+
+def test_a_norm_changed_or_removed_between_runs_is_followed():
+    """The kernel reads the connection's norm at every run: a new value rescales to it, a
+    norm set to None leaves the weights unnormalised (as Connection.normalize does)."""
+    net, _ = _nets()
+    sim = FusedSimulator(net, ["E"])
+    x = torch.rand(20, 1, 40, generator=torch.Generator().manual_seed(2)) < 0.3
+    conn = net.connections["XF"]  # static: only the normalisation changes its weights
+    sim.run({"X": x}, True)
+    torch.testing.assert_close(conn.w.sum(0), torch.full((7,), 3.0), rtol=1e-5, atol=0)
+    conn.norm = 5.0
+    sim.run({"X": x}, True)
+    torch.testing.assert_close(conn.w.sum(0), torch.full((7,), 5.0), rtol=1e-5, atol=0)
+    conn.norm = None
+    conn.w.mul_(2.0)
+    before = conn.w.clone()
+    sim.run({"X": x}, True)
+    assert torch.equal(conn.w, before)
+
+
+def test_frames_are_kept_for_the_most_recently_used_step_counts():
+    """One frame per number of steps, at most FRAMES_KEPT, the least recently used dropped."""
+    from snnrun.core.fused import FRAMES_KEPT
+
+    net, _ = _nets()
+    sim = FusedSimulator(net, ["E"])
+    x = torch.zeros(FRAMES_KEPT + 2, 1, 40, dtype=torch.bool)
+    for T in range(1, FRAMES_KEPT + 1):
+        sim.run({"X": x[:T]}, False)
+    first = sim._frames[((("X", "u8_3"),), 1)]
+    sim.run({"X": x[:1]}, False)  # used again: now the most recent
+    sim.run({"X": x[:FRAMES_KEPT + 1]}, False)
+    steps = [T for (_, T) in sim._frames]
+    assert len(steps) == FRAMES_KEPT and 1 in steps and 2 not in steps
+    assert sim._frames[((("X", "u8_3"),), 1)] is first

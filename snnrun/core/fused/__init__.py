@@ -25,7 +25,7 @@ from .patch import is_patch
 from .rule_piece import supported
 
 CONNECTION_KINDS = ("dense", "one_to_one", "conv2d", "local")
-FRAMES_KEPT = 4  # frames (tables and work arrays) of the last input kinds and numbers of steps
+FRAMES_KEPT = 4  # frames (tables and work arrays) of the most recently used input kinds and numbers of steps
 
 
 def unsupported_reason(net: Network) -> Optional[str]:
@@ -58,7 +58,7 @@ class FusedSimulator:
         self.net = net
         self.counted = net.check_populations(counted)
         self._programs: dict[tuple, Program] = {}  # inputs' kinds -> program
-        self._frames: dict[tuple, Frame] = {}      # (inputs' kinds, steps) -> frame, the last FRAMES_KEPT
+        self._frames: dict[tuple, Frame] = {}      # (inputs' kinds, steps) -> frame, least recently used first
         self.threads = int(os.environ.get("SNNRUN_THREADS") or os.cpu_count() or 1)
         self.counts: dict[str, torch.Tensor] = {}
         self._counts_np: dict[str, np.ndarray] = {}  # numpy views of the counts (the kernel's slots)
@@ -109,12 +109,13 @@ class FusedSimulator:
             net.allocate(batch)
         key = tuple(sorted((k, "prob" if k in probs else ("u8_3" if v.dtype in (torch.bool, torch.uint8) else "f32_3"))
                            for k, v in inputs.items()))
-        frame = self._frames.get((key, T))
+        frame = self._frames.pop((key, T), None)  # (re-inserted below: the least recently used goes first)
         if frame is None:  # one frame per number of steps: a presentation and its rest keep their own tables
             prog = self._programs.get(key) or self._programs.setdefault(key, self.program(key))
             while len(self._frames) >= FRAMES_KEPT:
                 self._frames.pop(next(iter(self._frames)))
-            frame = self._frames[(key, T)] = Frame(prog)
+            frame = Frame(prog)
+        self._frames[(key, T)] = frame
         for name in self.counted:
             pop = net.populations[name]
             buf = self.counts.get(name)

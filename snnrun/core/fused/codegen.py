@@ -274,7 +274,7 @@ def add_connection(prog: Program, k: int, conn: Any, pops: list) -> None:
     if conn.norm is not None and not diag:  # normalised in the kernel, after a learning presentation
         prog.normalized.add(k)
         prog.scratch(f"{C}_nf", "f32_1", lambda x, n=n_post: (n,))
-        prog.slot(f"{C}_norm", "f32_1", lambda x, conn=conn: _scalar(float(conn.norm)), "call")
+        prog.slot(f"{C}_norm", "f32_1", lambda x, conn=conn: _norm_args(conn.norm), "call")
         prog.lib("normalize_dense", [f"{C}_w", f"{C}_nf", f"{C}_norm"], "after")
     prog.written.add(out)
 
@@ -431,9 +431,10 @@ def add_rule(prog: Program, k: int, conn: Any, pops: list) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _scalar(value: float) -> np.ndarray:
-    """``[value]`` as float32, one array per value (the frame skips an array it already holds)."""
-    return np.array([value], np.float32)
+def _norm_args(norm: Optional[float]) -> np.ndarray:
+    """``[norm, 1]`` as float32 (``[0, 0]``: the norm was removed since the program was built,
+    nothing to do), one array per value (the frame skips an array it already holds)."""
+    return np.array([0.0, 0.0] if norm is None else [float(norm), 1.0], np.float32)
 
 
 @functools.lru_cache(maxsize=8)
