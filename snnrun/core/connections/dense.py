@@ -87,8 +87,9 @@ class Dense(Connection):
         """``sum_i W[i, j]`` as ``[1, n_post]``.  CPU float32 weights add in one fixed order,
         ``((W[0, j] + W[1, j]) + W[2, j]) + ...`` (numpy reduces the leading axis row by
         row), the order of the fused kernel's in-kernel normalisation
-        (``lib_updates.normalize_dense``): both CPU backends rescale alike, bit for bit,
-        whatever torch's thread count; other weights use torch's sum."""
+        (``lib_updates.normalize_dense``): both CPU backends rescale alike, bit for bit, on
+        every CPU (torch's own sum groups the additions by the CPU's vector width); other
+        weights use torch's sum."""
         w = self.w
         if w.device.type == "cpu" and w.dtype == torch.float32 and w.is_contiguous() and not w.requires_grad:
             a = w.numpy()

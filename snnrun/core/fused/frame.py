@@ -74,8 +74,9 @@ class Frame:
                 self.I[k] = int(s.get(x))
 
     def _use_scratch(self, key: tuple, x: Ctx) -> None:
-        """The scratch arrays for ``key``: the last two sets are kept (a presentation and
-        its rest alternate), arrays of an unchanged shape shared between them."""
+        """The scratch arrays for ``key`` (batch, steps, learning, generation): the last two
+        sets are kept (a pass's full batches and its last, smaller one alternate; learning and
+        learning-off passes), arrays of an unchanged shape shared between them."""
         ks = self._scratch_ks
         kept = self._scratch_sets.get(key)
         if kept is None:
