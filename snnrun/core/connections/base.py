@@ -30,6 +30,7 @@ import torch
 
 from ..neurons.base import Population
 from ..registry import ParamError, Registry, check, load_tensors
+from .rescale import rescale
 from .weight_expr import compile_expr
 
 CONNECTIONS: Registry["Connection"] = Registry("connection")
@@ -263,9 +264,7 @@ class Connection:
         if (self.w.device.type == "cpu" and self.w.dtype == sums.dtype == torch.float32 and self.w.is_contiguous()
                 and not self.w.requires_grad):
             # the same float32 operations in numpy, without torch's per-op dispatch (per presentation)
-            f = np.where(sums.numpy() == 0, np.float32(1.0), sums.numpy())
-            np.multiply(np.reciprocal(f, out=f), np.float32(self.norm), out=f)
-            np.multiply(self.w.numpy(), f, out=self.w.numpy())
+            rescale(self.w.numpy(), sums.numpy(), np.float32(self.norm))
             return
         sums = torch.where(sums == 0, 1.0, sums)
         self.w.mul_(sums.reciprocal_().mul_(self.norm))  # = norm / sums, as torch divides a number by a tensor

@@ -201,22 +201,16 @@ def apply_list(t, learning, seed, b0, b1, P, S, I, a):
 def normalize_dense(t, learning, seed, b0, b1, P, S, I, a):
     """[w f32_2, f f32_1, norm f32_1 (norm, on)]: weight normalisation after a learning
     presentation, as ``Connection.normalize``: ``s_j = ((w[0, j] + w[1, j]) + ...)`` in float32
-    (the order of ``Dense.incoming_sums``), ``f_j = (1 / s_j) * norm`` (1 where ``s_j == 0``),
-    ``w[i, j] *= f_j`` -- the same float32 operations, so the same weights bit for bit.
+    (the order of ``Dense.incoming_sums``), then ``connections.rescale``'s ``w[i, j] *= (1 /
+    s_j) * norm`` compiled from its source: the same weights as the Python path, bit for bit.
     Nothing when ``on`` is 0 (the connection's norm was removed)."""
     w, f, nv = view(P, S, a[0], "f32_2"), view(P, S, a[1], "f32_1"), view(P, S, a[2], "f32_1")
     if nv[1] == 0:
         return
     n, m = w.shape
-    one, norm = np.float32(1.0), nv[0]
     for j in range(m):
         f[j] = w[0, j]
     for i in range(1, n):
         for j in range(m):
             f[j] += w[i, j]
-    for j in range(m):
-        s = f[j]
-        f[j] = (one / (one if s == 0 else s)) * norm
-    for i in range(n):
-        for j in range(m):
-            w[i, j] *= f[j]
+    rescale(w, f, nv[0])  # noqa: F821 (prepended: snnrun/core/connections/rescale.py)

@@ -73,6 +73,16 @@ def rng_source(jit: str = 'njit(inline="always")') -> str:
 
 
 LIBRARY_FILES = ("lib.py", "lib_updates.py", "lib_prepass.py")
+SHARED = (("snnrun.core.connections.rescale", "rescale"),)  # engine functions the library compiles from their source
+
+
+def shared_source() -> str:
+    """The engine's functions that the kernel runs as they are (:data:`SHARED`), jitted."""
+    parts = []
+    for module, name in SHARED:
+        fn = getattr(importlib.import_module(module), name)
+        parts += [inspect.getsource(fn), f'{name} = njit(inline="always")({name})']
+    return "\n".join(parts) + "\n"
 
 
 def library() -> Any:
@@ -94,7 +104,7 @@ def _library() -> Any:
                      .replace("from numba import njit\n", "")
                      .replace("from snnrun.core.fused.fnptr import call, view\n", "")
                      .replace("from snnrun.core.fused.fnptr import view\n", "") for p in parts)
-    return load_source(imports + "\n" + rng_source() + body, "snnrun_lib")
+    return load_source(imports + "\n" + rng_source() + shared_source() + body, "snnrun_lib")
 
 
 RUN_SIGNATURE = (types.int64, types.boolean, types.int64, types.int64, types.int64, types.Array(types.int64, 1, "C"),
