@@ -18,7 +18,6 @@ and rules and is updated in place.
 from __future__ import annotations
 
 import math
-
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
